@@ -1,0 +1,35 @@
+# agentgateway.observability: the README's two commands are `make demo` and `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+VENV := $(CURDIR)/.venv
+export PATH := $(VENV)/bin:$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export ANSIBLE_COLLECTIONS_PATH := $(VENV)/collections
+export ANSIBLE_NOCOLOR := 1
+
+.PHONY: setup test lint sanity pytest render demo clean
+
+## setup: idempotent; .venv/, Debian prometheus/java/npm, npm WireMock, the collection by FQCN
+setup:
+	@scripts/setup.sh
+
+## test: setup, then every test layer (this is what .ci/run calls)
+test: setup lint sanity pytest
+
+lint: setup
+	yamllint --strict .
+	ansible-lint --profile production --offline
+
+sanity: setup
+	@scripts/sanity.sh
+
+pytest: setup
+	pytest
+
+## render DIR=/abs/or/relative/dir [ARGS='-e k=v ...']: site.yml in render mode, no cluster contacted
+render: setup
+	@if [ -z "$(DIR)" ]; then echo "usage: make render DIR=<directory> [ARGS='-e key=value ...']" >&2; exit 2; fi
+	ansible-playbook site.yml -e agw_obs_render_dir=$(abspath $(DIR)) $(ARGS)
+
+clean:
+	rm -rf .cache tests/output .pytest_cache

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# ansible-test sanity on the collection. ansible-test wants to run from a path that ends in
+# ansible_collections/<namespace>/<name>, so the project's files (tracked, plus untracked ones
+# git does not ignore) are copied into .cache/ first; ansible-test's own tests/output is kept.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dest=.cache/ansible_collections/agentgateway/observability
+mkdir -p "$dest"
+find "$dest" -mindepth 1 -maxdepth 1 ! -name tests -exec rm -rf {} +
+[ -d "$dest/tests" ] && find "$dest/tests" -mindepth 1 -maxdepth 1 ! -name output -exec rm -rf {} +
+git ls-files -z --cached --others --exclude-standard \
+  | while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done \
+  | tar -cf - --null -T - | tar -xf - -C "$dest"
+cd "$dest"
+ansible-test sanity --python 3.11 --local --color no "$@"
