@@ -4,12 +4,15 @@
 # git does not ignore) are copied into .cache/ first; ansible-test's own tests/output is kept.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-dest=.cache/ansible_collections/agentgateway/observability
+# AGW_OBS_SANITY_DIR lets parallel runs use their own copy; it must end in the collection path.
+dest=${AGW_OBS_SANITY_DIR:-.cache/ansible_collections/agentgateway/observability}
+case "$dest" in */ansible_collections/agentgateway/observability) ;; *)
+  echo "sanity: AGW_OBS_SANITY_DIR must end in ansible_collections/agentgateway/observability" >&2; exit 2;; esac
 mkdir -p "$dest"
 find "$dest" -mindepth 1 -maxdepth 1 ! -name tests -exec rm -rf {} +
 [ -d "$dest/tests" ] && find "$dest/tests" -mindepth 1 -maxdepth 1 ! -name output -exec rm -rf {} +
 git ls-files -z --cached --others --exclude-standard \
   | while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done \
-  | tar -cf - --null -T - | tar -xf - -C "$dest"
+  | tar -cf - --null -T - | (cd "$dest" && tar -xf -)
 cd "$dest"
 ansible-test sanity --python 3.11 --local --color no "$@"

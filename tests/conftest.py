@@ -13,6 +13,7 @@ SHARED = pathlib.Path(os.environ.get("AGW_OBS_SHARED_DIR", REPO.parent / "shared
 
 pytest_plugins = [
     "support.fixtures",
+    "support.prometheus",
 ]
 
 

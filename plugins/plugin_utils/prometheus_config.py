@@ -1,0 +1,262 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to agentgateway.observability
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Prometheus configuration for AgentGateway: the gateway scrape job and the GenAI rules.
+
+Built in Python rather than in Jinja for two reasons: rule annotations are Go templates
+(``{{ $labels.route }}``) that Jinja would try to evaluate, and every expression here is
+unit-tested and then checked by promtool and a real Prometheus (tests/functional).
+
+Metric and label names are the gateway's own (shared/reference/agentgateway.md):
+``agentgateway_requests_total`` and ``agentgateway_request_duration_seconds_*`` carry
+``gateway, route, backend, status, ...``; the GenAI metrics carry ``gen_ai_system`` (provider),
+``gen_ai_request_model``, ``gen_ai_token_type`` and any custom labels set with
+``config.metrics.fields.add``.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Prometheus durations: 90s, 5m, 1h30m, 15d ...
+DURATION = re.compile(r"^([0-9]+(ms|s|m|h|d|w|y))+$")
+
+DEFAULT_THRESHOLDS = {
+    "error_ratio": 0.05,
+    "backend_error_ratio": 0.10,
+    "latency_p95_seconds": 5.0,
+    "ttft_p95_seconds": 2.0,
+    "tokens_per_hour": 1000000,
+    "cost_usd_per_hour": 10.0,
+    "for": "5m",
+    "target_down_for": "2m",
+}
+
+
+class PrometheusConfigError(ValueError):
+    """Bad input for the Prometheus configuration; the message names the setting."""
+
+
+def sanitize_label_name(name):
+    """How Prometheus service discovery turns a Kubernetes label into a meta label suffix."""
+    return re.sub(r"[^a-zA-Z0-9_]", "_", name)
+
+
+def gateway_scrape_job(job_name, namespaces, pod_labels, port, metrics_path="/metrics", scrape_interval=None):
+    """The dedicated scrape job for gateway proxy pods.
+
+    Keeps pods in ``namespaces`` whose labels match ``pod_labels`` (label -> regex) on the
+    container port ``port``, maps every pod label to a target label (so the Gateway name label
+    ``gateway_networking_k8s_io_gateway_name`` exists) and adds ``namespace`` and ``pod``.
+    """
+    if not re.match(r"^[a-zA-Z_][a-zA-Z0-9_-]*$", job_name or ""):
+        raise PrometheusConfigError("prometheus_gateway_job_name %r is not a valid job name" % (job_name,))
+    if not namespaces:
+        raise PrometheusConfigError("prometheus_gateway_namespaces must name at least one namespace")
+    if not pod_labels:
+        raise PrometheusConfigError("prometheus_gateway_pod_labels must hold at least one label selector")
+    port = int(port)
+    if not 1 <= port <= 65535:
+        raise PrometheusConfigError("prometheus_gateway_metrics_port %r is not a port" % (port,))
+    relabel = []
+    for label in sorted(pod_labels):
+        relabel.append(
+            {
+                "action": "keep",
+                "source_labels": ["__meta_kubernetes_pod_label_%s" % sanitize_label_name(label)],
+                "regex": str(pod_labels[label]),
+            }
+        )
+    relabel.extend(
+        [
+            {"action": "keep", "source_labels": ["__meta_kubernetes_pod_container_port_number"], "regex": str(port)},
+            {"action": "drop", "source_labels": ["__meta_kubernetes_pod_phase"], "regex": "Pending|Succeeded|Failed"},
+            {"action": "labelmap", "regex": "__meta_kubernetes_pod_label_(.+)"},
+            {"action": "replace", "source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
+            {"action": "replace", "source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
+        ]
+    )
+    job = {
+        "job_name": job_name,
+        "metrics_path": metrics_path,
+        "kubernetes_sd_configs": [{"role": "pod", "namespaces": {"names": list(namespaces)}}],
+        "relabel_configs": relabel,
+    }
+    if scrape_interval:
+        job["scrape_interval"] = scrape_interval
+    return job
+
+
+def _by(*labels, extra=()):
+    seen = []
+    for label in list(labels) + list(extra):
+        if label not in seen:
+            seen.append(label)
+    return "by (%s)" % ", ".join(seen)
+
+
+def _check_thresholds(thresholds):
+    merged = dict(DEFAULT_THRESHOLDS)
+    unknown = sorted(set(thresholds or {}) - set(DEFAULT_THRESHOLDS))
+    if unknown:
+        raise PrometheusConfigError("unknown alert thresholds: %s" % ", ".join(unknown))
+    merged.update(thresholds or {})
+    for key in ("error_ratio", "backend_error_ratio"):
+        value = float(merged[key])
+        if not 0 < value <= 1:
+            raise PrometheusConfigError("alert threshold %s=%r must be a ratio in (0, 1]" % (key, merged[key]))
+    for key in ("latency_p95_seconds", "ttft_p95_seconds", "tokens_per_hour", "cost_usd_per_hour"):
+        if float(merged[key]) <= 0:
+            raise PrometheusConfigError("alert threshold %s=%r must be positive" % (key, merged[key]))
+    for key in ("for", "target_down_for"):
+        if not DURATION.match(str(merged[key])):
+            raise PrometheusConfigError("alert duration %s=%r must look like 5m or 1h" % (key, merged[key]))
+    return merged
+
+
+def _num(value):
+    """A threshold as PromQL text: 0.05, 5, 1e+06 ..."""
+    value = float(value)
+    return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+
+
+def recording_rules(job, extra_labels=()):
+    """Recording rules the dashboards and alerts build on. Names follow level:metric:operations."""
+    sel = '{job="%s"}' % job
+    err = '{job="%s",status=~"5.."}' % job
+    genai = ("namespace", "gateway", "gen_ai_system", "gen_ai_request_model")
+    rules = [
+        {
+            "record": "agentgateway:requests:rate5m",
+            "expr": "sum %s (rate(agentgateway_requests_total%s[5m]))"
+            % (_by("namespace", "gateway", "route", "backend", "status"), sel),
+        },
+        {
+            "record": "agentgateway:request_errors:ratio_rate5m",
+            "expr": "sum {by} (rate(agentgateway_requests_total{err}[5m]))\n/\n"
+            "sum {by} (rate(agentgateway_requests_total{sel}[5m]))".format(
+                by=_by("namespace", "gateway", "route"), err=err, sel=sel
+            ),
+        },
+        {
+            "record": "agentgateway:gen_ai_tokens:rate5m",
+            "expr": "sum %s (rate(agentgateway_gen_ai_client_token_usage_sum%s[5m]))"
+            % (_by(*genai + ("gen_ai_token_type",), extra=extra_labels), sel),
+        },
+        {
+            "record": "agentgateway:gen_ai_cost_usd:per_hour",
+            "expr": "sum %s (rate(agentgateway_gen_ai_client_cost_usd_total%s[5m])) * 3600"
+            % (_by(*genai, extra=extra_labels), sel),
+        },
+    ]
+    return {"groups": [{"name": "agentgateway.recording", "rules": rules}]}
+
+
+def alerting_rules(job, thresholds=None):
+    """GenAI alerts with configurable thresholds; each one has promtool tests (tests/functional)."""
+    t = _check_thresholds(thresholds)
+    sel = '{job="%s"}' % job
+
+    def with_status(regex):
+        return '{job="%s",status=~"%s"}' % (job, regex)
+
+    route = _by("namespace", "gateway", "route")
+    backend = _by("namespace", "gateway", "backend")
+    model = _by("namespace", "gateway", "gen_ai_system", "gen_ai_request_model")
+    rules = [
+        {
+            "alert": "AgentgatewayHighErrorRatio",
+            "expr": "(\n  sum {by} (rate(agentgateway_requests_total{err}[5m]))\n  /\n"
+            "  sum {by} (rate(agentgateway_requests_total{sel}[5m]))\n) > {thr}".format(
+                by=route, err=with_status("5.."), sel=sel, thr=_num(t["error_ratio"])
+            ),
+            "for": t["for"],
+            "labels": {"severity": "warning"},
+            "annotations": {
+                "summary": "Gateway {{ $labels.gateway }} route {{ $labels.route }} answers 5xx"
+                " to {{ $value | humanizePercentage }} of requests",
+                "description": "More than %s%% of requests through route {{ $labels.route }} in"
+                " {{ $labels.namespace }} failed with a 5xx status over 5 minutes."
+                % _num(float(t["error_ratio"]) * 100),
+            },
+        },
+        {
+            "alert": "AgentgatewayHighRequestLatency",
+            "expr": "histogram_quantile(0.95,\n  sum {by} (rate(agentgateway_request_duration_seconds_bucket{sel}[5m]))\n)"
+            " > {thr}".format(by=_by("namespace", "gateway", "route", "le"), sel=sel,
+                               thr=_num(t["latency_p95_seconds"])),
+            "for": t["for"],
+            "labels": {"severity": "warning"},
+            "annotations": {
+                "summary": "p95 latency of route {{ $labels.route }} is {{ $value | humanizeDuration }}",
+                "description": "95th percentile request duration through gateway {{ $labels.gateway }}"
+                " is above %ss." % _num(t["latency_p95_seconds"]),
+            },
+        },
+        {
+            "alert": "AgentgatewaySlowTimeToFirstToken",
+            "expr": "histogram_quantile(0.95,\n  sum {by} (rate(agentgateway_gen_ai_server_time_to_first_token_bucket{sel}[5m]))\n)"
+            " > {thr}".format(by=_by("namespace", "gateway", "gen_ai_system", "gen_ai_request_model", "le"),
+                               sel=sel, thr=_num(t["ttft_p95_seconds"])),
+            "for": t["for"],
+            "labels": {"severity": "warning"},
+            "annotations": {
+                "summary": "p95 time to first token of {{ $labels.gen_ai_request_model }} is"
+                " {{ $value | humanizeDuration }}",
+                "description": "Streaming responses from provider {{ $labels.gen_ai_system }} start slowly"
+                " (threshold %ss)." % _num(t["ttft_p95_seconds"]),
+            },
+        },
+        {
+            "alert": "AgentgatewayScrapeTargetDown",
+            "expr": "up%s == 0" % sel,
+            "for": t["target_down_for"],
+            "labels": {"severity": "critical"},
+            "annotations": {
+                "summary": "Prometheus cannot scrape gateway pod {{ $labels.pod }} in {{ $labels.namespace }}",
+                "description": "The metrics endpoint (port 15020, /metrics) of the gateway pod is unreachable;"
+                " its metrics, dashboards and GenAI alerts are blind.",
+            },
+        },
+        {
+            "alert": "AgentgatewayTokenBurnRateHigh",
+            "expr": "sum {by} (rate(agentgateway_gen_ai_client_token_usage_sum{sel}[15m])) * 3600 > {thr}".format(
+                by=model, sel=sel, thr=_num(t["tokens_per_hour"])
+            ),
+            "for": t["for"],
+            "labels": {"severity": "warning"},
+            "annotations": {
+                "summary": "Model {{ $labels.gen_ai_request_model }} burns {{ $value | humanize }} tokens per hour",
+                "description": "Token usage (input and output) through gateway {{ $labels.gateway }} is above"
+                " %s tokens per hour." % _num(t["tokens_per_hour"]),
+            },
+        },
+        {
+            "alert": "AgentgatewayCostBurnRateHigh",
+            "expr": "sum {by} (rate(agentgateway_gen_ai_client_cost_usd_total{sel}[15m])) * 3600 > {thr}".format(
+                by=_by("namespace", "gateway"), sel=sel, thr=_num(t["cost_usd_per_hour"])
+            ),
+            "for": t["for"],
+            "labels": {"severity": "warning"},
+            "annotations": {
+                "summary": "Gateway {{ $labels.gateway }} spends {{ $value | humanize }} USD per hour",
+                "description": "Estimated LLM spend (from the gateway's model price catalog) is above"
+                " %s USD per hour." % _num(t["cost_usd_per_hour"]),
+            },
+        },
+        {
+            "alert": "AgentgatewayBackendErrorRatioHigh",
+            "expr": "(\n  sum {by} (rate(agentgateway_requests_total{err}[5m]))\n  /\n"
+            "  sum {by} (rate(agentgateway_requests_total{sel}[5m]))\n) > {thr}".format(
+                by=backend, err=with_status("5..|429"), sel=sel, thr=_num(t["backend_error_ratio"])
+            ),
+            "for": t["for"],
+            "labels": {"severity": "warning"},
+            "annotations": {
+                "summary": "Backend {{ $labels.backend }} fails {{ $value | humanizePercentage }} of requests",
+                "description": "The provider behind backend {{ $labels.backend }} answers 5xx or 429"
+                " (rate limited) to more than %s%% of requests." % _num(float(t["backend_error_ratio"]) * 100),
+            },
+        },
+    ]
+    return {"groups": [{"name": "agentgateway.alerts", "rules": rules}]}

@@ -1,0 +1,174 @@
+"""The deploy action: the render outlet on disk, and what the apply outlet hands to kubernetes.core.
+
+The apply outlet cannot reach a cluster here. As in kubernetes.core's own unit tests, the
+boundary is tested instead: the exact module calls the action makes (module, arguments, order),
+and — in test_helm_boundary.py — what the real kubernetes.core.helm module turns them into.
+"""
+
+from __future__ import annotations
+
+import os
+from unittest import mock
+
+import pytest
+import yaml
+from ansible.errors import AnsibleActionFail
+from ansible.playbook.task import Task
+
+from ansible_collections.agentgateway.observability.plugins.action.deploy import ActionModule
+
+RELEASE = {
+    "release": "prometheus",
+    "namespace": "monitoring",
+    "chart": {"repo": "https://prometheus-community.github.io/helm-charts", "name": "prometheus",
+              "version": "29.27.0"},
+    "values": {"server": {"retention": "2d"}},
+}
+SECRET = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "admin", "namespace": "monitoring"},
+          "stringData": {"password": "s3cret"}}
+ROUTE = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+         "metadata": {"name": "openai", "namespace": "agentgateway-system"}, "spec": {}}
+
+
+def make_action(args, check_mode=False, diff=False):
+    task = mock.MagicMock(Task)
+    task.args = args
+    task.check_mode = check_mode
+    task.diff = diff
+    task.async_val = 0
+    task.action = "agentgateway.observability.deploy"
+    connection = mock.MagicMock()
+    play_context = mock.MagicMock()
+    play_context.check_mode = check_mode
+    return ActionModule(task, connection, play_context, loader=None, templar=None, shared_loader_obj=None)
+
+
+def run(args, **kwargs):
+    return make_action(args, **kwargs).run(task_vars={})
+
+
+# ---- render outlet ----------------------------------------------------------------------------
+
+def test_render_writes_files_then_reports_no_change(tmp_path):
+    args = {"role": "prometheus", "render_dir": str(tmp_path), "releases": [RELEASE], "objects": [ROUTE]}
+    first = run(args)
+    assert first["changed"] is True
+    assert first["files"] == ["helm/monitoring/prometheus.yaml",
+                              "manifests/agentgateway-system/HTTPRoute-openai.yaml"]
+    assert sorted(first["changed_files"]) == sorted(first["files"] + ["index.yaml"])
+    stat = os.stat(tmp_path / "helm/monitoring/prometheus.yaml").st_mtime_ns
+    second = run(args)
+    assert second["changed"] is False and second["changed_files"] == []
+    assert os.stat(tmp_path / "helm/monitoring/prometheus.yaml").st_mtime_ns == stat, "unchanged files are not rewritten"
+
+
+def test_render_check_mode_writes_nothing_and_diff_is_returned(tmp_path):
+    args = {"role": "prometheus", "render_dir": str(tmp_path), "releases": [RELEASE]}
+    result = run(args, check_mode=True, diff=True)
+    assert result["changed"] is True
+    assert list(tmp_path.iterdir()) == []
+    headers = sorted(d["after_header"] for d in result["diff"])
+    assert headers == ["helm/monitoring/prometheus.yaml", "index.yaml"]
+    assert all(d["before"] == "" for d in result["diff"])
+
+
+def test_render_removes_what_the_role_no_longer_wants_and_keeps_other_roles(tmp_path):
+    run({"role": "mock_backend", "render_dir": str(tmp_path), "objects": [ROUTE]})
+    run({"role": "grafana", "render_dir": str(tmp_path), "objects_first": [SECRET], "releases": [RELEASE]})
+    result = run({"role": "grafana", "render_dir": str(tmp_path), "releases": [RELEASE]})
+    assert result["removed_files"] == ["manifests/monitoring/Secret-admin.yaml"]
+    assert not (tmp_path / "manifests/monitoring").exists(), "empty folders are pruned"
+    index = yaml.safe_load((tmp_path / "index.yaml").read_text())
+    assert sorted(e["role"] for e in index["entries"]) == ["grafana", "mock_backend"]
+
+
+def test_render_refuses_a_relative_dir_and_a_foreign_index(tmp_path):
+    with pytest.raises(AnsibleActionFail, match="absolute path"):
+        run({"role": "prometheus", "render_dir": "relative/dir", "releases": [RELEASE]})
+    (tmp_path / "index.yaml").write_text("- just\n- a list\n")
+    with pytest.raises(AnsibleActionFail, match="not a render index"):
+        run({"role": "prometheus", "render_dir": str(tmp_path), "releases": [RELEASE]})
+
+
+def test_invalid_entries_fail_before_any_file_is_written(tmp_path):
+    bad = dict(RELEASE, chart=dict(RELEASE["chart"], version="latest"))
+    with pytest.raises(AnsibleActionFail, match="pinned version"):
+        run({"role": "prometheus", "render_dir": str(tmp_path), "objects": [ROUTE], "releases": [bad]})
+    assert list(tmp_path.iterdir()) == []
+
+
+# ---- apply outlet -----------------------------------------------------------------------------
+
+def apply(args, results=None, **kwargs):
+    action = make_action(args, **kwargs)
+    calls = []
+
+    def fake_execute_module(module_name=None, module_args=None, task_vars=None, **_kw):
+        calls.append((module_name, module_args))
+        return (results or {}).get(len(calls), {"changed": True})
+
+    with mock.patch.object(action, "_execute_module", side_effect=fake_execute_module):
+        result = action.run(task_vars={})
+    return result, calls
+
+
+def test_apply_hands_each_entry_to_kubernetes_core_in_order():
+    result, calls = apply({"role": "grafana", "objects_first": [SECRET], "releases": [RELEASE], "objects": [ROUTE],
+                           "kubeconfig": "/home/u/.kube/kind", "context": "kind-agw", "wait_timeout": "5m"})
+    assert [c[0] for c in calls] == ["kubernetes.core.k8s", "kubernetes.core.helm", "kubernetes.core.k8s"]
+    secret_args, helm_args, route_args = (c[1] for c in calls)
+    assert secret_args["definition"] == SECRET
+    assert secret_args["apply"] is True and secret_args["server_side_apply"]["field_manager"]
+    assert secret_args["kubeconfig"] == "/home/u/.kube/kind" and secret_args["context"] == "kind-agw"
+    assert secret_args["wait_timeout"] == 300
+    assert helm_args["name"] == "prometheus" and helm_args["release_namespace"] == "monitoring"
+    assert helm_args["chart_ref"] == "prometheus"
+    assert helm_args["chart_repo_url"] == "https://prometheus-community.github.io/helm-charts"
+    assert helm_args["chart_version"] == "29.27.0"
+    assert helm_args["release_values"] == {"server": {"retention": "2d"}}
+    assert helm_args["wait"] is True and helm_args["atomic"] is True and helm_args["wait_timeout"] == "5m"
+    assert helm_args["create_namespace"] is True
+    assert route_args["definition"] == ROUTE
+    assert result["changed"] is True and result["mode"] == "apply"
+    assert [a["module"] for a in result["applied"]] == [c[0] for c in calls]
+
+
+def test_apply_absent_removes_in_reverse_order():
+    _result, calls = apply({"role": "grafana", "state": "absent", "objects_first": [SECRET], "releases": [RELEASE],
+                            "objects": [ROUTE]})
+    assert [(c[0], c[1].get("kind") or c[1].get("name")) for c in calls] == [
+        ("kubernetes.core.k8s", "HTTPRoute"),
+        ("kubernetes.core.helm", "prometheus"),
+        ("kubernetes.core.k8s", "Secret"),
+    ]
+    assert calls[1][1]["release_state"] == "absent"
+    assert all(c[1]["state"] == "absent" for c in (calls[0], calls[2]))
+
+
+def test_apply_stops_at_the_first_failure_and_names_it():
+    result, calls = apply({"role": "grafana", "objects_first": [SECRET], "releases": [RELEASE], "objects": [ROUTE]},
+                          results={2: {"failed": True, "msg": "UPGRADE FAILED: timed out"}})
+    assert len(calls) == 2, "nothing after the failing release is applied"
+    assert result["failed"] is True
+    assert "kubernetes.core.helm failed for release monitoring/prometheus (role grafana)" in result["msg"]
+    assert "timed out" in result["msg"]
+
+
+def test_apply_without_changes_reports_no_change():
+    result, _calls = apply({"role": "prometheus", "releases": [RELEASE]}, results={1: {"changed": False}})
+    assert result["changed"] is False
+
+
+def test_apply_fetches_remote_manifests_first(monkeypatch):
+    crd = ("apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\n"
+           "metadata: {name: gateways.gateway.networking.k8s.io}\n---\n")
+    body = mock.MagicMock()
+    body.read.return_value = crd.encode()
+    opened = []
+    monkeypatch.setattr("ansible_collections.agentgateway.observability.plugins.action.deploy.open_url",
+                        lambda url, **kw: opened.append(url) or body)
+    _result, calls = apply({"role": "agentgateway", "releases": [RELEASE],
+                            "remote_manifests": [{"name": "gateway-api", "url": "https://example.test/std.yaml"}]})
+    assert opened == ["https://example.test/std.yaml"]
+    assert [c[0] for c in calls] == ["kubernetes.core.k8s", "kubernetes.core.helm"]
+    assert calls[0][1]["definition"]["kind"] == "CustomResourceDefinition"
