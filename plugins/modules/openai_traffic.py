@@ -1,0 +1,626 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: contributors to agentgateway.observability
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: openai_traffic
+short_description: Send OpenAI-style chat completion traffic and report what came back
+version_added: 0.1.0
+description:
+  - Sends C(POST) chat completion requests (OpenAI API shape) to O(base_url) + O(path), for example
+    through an AgentGateway route to a model backend, to produce metrics, traces and logs.
+  - Plain HTTP from the target's Python standard library; the C(openai) package is not needed.
+  - Runs O(concurrency) workers in parallel, for O(requests) requests in total or for O(duration) seconds.
+  - Spreads requests over a weighted model mix (O(models)), streaming and non-streaming (O(stream_ratio)),
+    and per-request header sets (O(header_mix), for example user or team headers the gateway turns into
+    metric labels).
+  - Returns counts by HTTP status, failures by kind (connection refused, timeout, C(http_5xx), ...),
+    latency percentiles, time to first token of streamed answers, token totals from the C(usage) the
+    backend reports, and the request rate.
+  - Fails when the share of failed requests is above O(max_error_ratio); the statistics are returned either way.
+  - Never reports a change; sending test traffic does not change configuration.
+author:
+  - agentgateway.observability maintainers
+options:
+  base_url:
+    description: Scheme, host and port to send to, for example C(http://localhost:8080).
+    type: str
+    required: true
+  path:
+    description:
+      - Request path appended to O(base_url).
+      - C(/v1/chat/completions) for an OpenAI-compatible server; the tutorial's gateway route uses C(/openai).
+    type: str
+    default: /v1/chat/completions
+  api_key:
+    description:
+      - "Sent as C(Authorization: Bearer <api_key>). Empty sends no C(Authorization) header."
+      - Behind AgentGateway the backend's own key comes from the backend's auth policy, so any value works here
+        unless the gateway checks client keys.
+    type: str
+    default: ""
+  models:
+    description:
+      - The model mix. Each element is a model name or a mapping C({name, weight}) (integer weight, default 1).
+      - Requests cycle through the models in a smooth weighted round robin, so the split is exact and repeatable.
+    type: list
+    elements: raw
+    default: [gpt-4]
+  requests:
+    description:
+      - Number of requests to send in total (over all workers). Defaults to 10 when O(duration) is not set.
+      - Mutually exclusive with O(duration).
+    type: int
+  duration:
+    description:
+      - Send for this many seconds instead of a fixed number of requests.
+      - Requests in flight when the time is up are completed and counted.
+    type: float
+  concurrency:
+    description: Number of parallel workers, each with its own keep-alive connection.
+    type: int
+    default: 1
+  stream_ratio:
+    description:
+      - 'Share of requests sent with C("stream": true) (Server-Sent Events), from C(0) (none) to C(1) (all).'
+      - Streamed requests also ask for C(stream_options.include_usage) so the token totals include them.
+    type: float
+    default: 0.0
+  prompt:
+    description: User message of every request; C({i}) is replaced with the request number (from 1).
+    type: str
+    default: "Test message {i} for observability demo"
+  max_tokens:
+    description: C(max_tokens) of every request; C(0) leaves it out.
+    type: int
+    default: 50
+  headers:
+    description: Extra HTTP headers sent with every request.
+    type: dict
+    default: {}
+  header_mix:
+    description:
+      - Header sets applied in turn, request I(n) gets C(header_mix[n % length]) on top of O(headers).
+      - "For example C([{x-user-id: alice, x-team: search}, {x-user-id: bob, x-team: ads}])."
+    type: list
+    elements: dict
+    default: []
+  extra_body:
+    description: Extra top-level fields merged into every request body (for example C(temperature) or C(user)).
+    type: dict
+    default: {}
+  timeout:
+    description: Seconds to wait for the connection and for each read of the answer.
+    type: float
+    default: 30.0
+  retries:
+    description:
+      - Extra attempts for a request that could not connect (refused, DNS) or got 429/502/503/504.
+      - C(0) counts every failure as it happens, which is what a traffic test usually wants.
+    type: int
+    default: 0
+  pause:
+    description: Seconds each worker waits between its requests (the tutorial's loop waits 2 seconds).
+    type: float
+    default: 0.0
+  max_error_ratio:
+    description:
+      - Fail when failed requests / sent requests is above this value (C(0) fails on any error, C(1) never fails).
+      - A request has failed when it got no answer, an HTTP status of 400 or more, or a malformed answer.
+    type: float
+    default: 0.0
+  validate_certs:
+    description: Verify the server certificate for C(https) URLs.
+    type: bool
+    default: true
+  ca_path:
+    description: CA bundle to verify the server certificate with.
+    type: path
+notes:
+  - Check mode sends nothing and returns RV(would_send), the requests that would be sent (secrets masked).
+  - Latency percentiles use the nearest-rank method over successful requests; time to first token is measured
+    from sending the request to the first non-empty content delta of a stream.
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+"""
+
+EXAMPLES = r"""
+- name: The tutorial's ten requests through the gateway route
+  agentgateway.observability.openai_traffic:
+    base_url: http://localhost:8080
+    path: /openai
+    api_key: test-token
+    requests: 10
+
+- name: One minute of mixed traffic, 10 workers, a third streamed, two teams
+  agentgateway.observability.openai_traffic:
+    base_url: http://localhost:8080
+    duration: 60
+    concurrency: 10
+    stream_ratio: 0.33
+    models:
+      - name: gpt-4
+        weight: 1
+      - name: gpt-3.5-turbo
+        weight: 3
+    header_mix:
+      - {x-user-id: alice, x-team: search}
+      - {x-user-id: bob, x-team: ads}
+    max_error_ratio: 0.05
+  register: traffic
+
+- name: Show the latency percentiles
+  ansible.builtin.debug:
+    var: traffic.latency_ms
+"""
+
+RETURN = r"""
+url:
+  description: The URL the requests went to.
+  returned: always
+  type: str
+  sample: http://localhost:8080/v1/chat/completions
+requests:
+  description: Requests sent (each counted once, however many retries it took).
+  returned: always
+  type: int
+  sample: 10
+http_attempts:
+  description: HTTP attempts made, including retries; equals RV(requests) when O(retries=0).
+  returned: always
+  type: int
+  sample: 10
+succeeded:
+  description: Requests answered with a 2xx status and a well-formed body.
+  returned: always
+  type: int
+  sample: 9
+failures:
+  description: Requests that got no answer, a status of 400 or more, or a malformed answer.
+  returned: always
+  type: int
+  sample: 1
+error_ratio:
+  description: RV(failures) / RV(requests) (0 when nothing was sent).
+  returned: always
+  type: float
+  sample: 0.1
+status_counts:
+  description: Answers by HTTP status (as a string key); requests without an answer are not in here.
+  returned: always
+  type: dict
+  sample: {"200": 9, "503": 1}
+errors:
+  description:
+    - Failed requests by kind. Kinds are C(connection_refused), C(connection_reset), C(timeout), C(dns), C(tls),
+      C(connection), C(http_4xx), C(http_5xx), C(invalid_response).
+  returned: always
+  type: dict
+  sample: {"http_5xx": 1}
+error_samples:
+  description: Up to five distinct failure messages.
+  returned: always
+  type: list
+  elements: str
+latency_ms:
+  description: Latency of successful requests in milliseconds (min, mean, p50, p95, p99, max; null when none).
+  returned: always
+  type: dict
+  sample: {"min": 101.2, "mean": 104.9, "p50": 103.8, "p95": 110.1, "p99": 112.0, "max": 112.0}
+ttft_ms:
+  description: Time to first token of successful streamed requests in milliseconds (count, p50, p95, p99).
+  returned: always
+  type: dict
+  sample: {"count": 3, "p50": 102.1, "p95": 104.0, "p99": 104.0}
+tokens:
+  description: Sums of C(usage.prompt_tokens), C(usage.completion_tokens) and C(usage.total_tokens) over successful requests.
+  returned: always
+  type: dict
+  sample: {"prompt": 250, "completion": 140, "total": 390}
+streamed:
+  description: 'Requests sent with C("stream": true).'
+  returned: always
+  type: int
+  sample: 3
+by_model:
+  description: Requests and failures per model.
+  returned: always
+  type: dict
+  sample: {"gpt-4": {"requests": 5, "failures": 0}}
+duration_seconds:
+  description: Wall-clock time from the first request to the last answer.
+  returned: always
+  type: float
+  sample: 1.05
+requests_per_second:
+  description: RV(requests) / RV(duration_seconds).
+  returned: always
+  type: float
+  sample: 9.5
+concurrency:
+  description: Workers used.
+  returned: always
+  type: int
+  sample: 1
+summary:
+  description: A few lines for humans, ready for M(ansible.builtin.debug).
+  returned: always
+  type: list
+  elements: str
+would_send:
+  description: In check mode, what would be sent (the first five requests, secrets masked).
+  returned: when check mode
+  type: dict
+"""
+
+import copy
+import json
+import threading
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.agentgateway.observability.plugins.module_utils.http import (
+    HttpClient,
+    HttpError,
+    percentile,
+    status_kind,
+)
+
+SECRET_HEADERS = frozenset({"authorization", "x-api-key", "api-key", "proxy-authorization"})
+DEFAULT_REQUESTS = 10
+
+
+class TrafficError(ValueError):
+    """Bad module input; the message names the option."""
+
+
+def model_cycle(models):
+    """A list of model names whose order is a smooth weighted round robin over ``models``."""
+    entries = []
+    for index, entry in enumerate(models or []):
+        if isinstance(entry, str):
+            entry = {"name": entry}
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or not entry["name"]:
+            raise TrafficError("models[%d] must be a model name or a mapping with name and weight, got %r" % (index, entry))
+        unknown = sorted(set(entry) - {"name", "weight"})
+        if unknown:
+            raise TrafficError("models[%d]: unknown keys %s (allowed: name, weight)" % (index, ", ".join(unknown)))
+        weight = entry.get("weight", 1)
+        if isinstance(weight, bool) or not isinstance(weight, int) or weight < 1:
+            raise TrafficError("models[%d].weight must be an integer >= 1, got %r" % (index, weight))
+        entries.append((entry["name"], weight))
+    if not entries:
+        raise TrafficError("models must name at least one model")
+    total = sum(weight for _name, weight in entries)
+    current = [0] * len(entries)
+    order = []
+    for _step in range(total):
+        for position, (_name, weight) in enumerate(entries):
+            current[position] += weight
+        best = max(range(len(entries)), key=lambda p: (current[p], -p))
+        current[best] -= total
+        order.append(entries[best][0])
+    return order
+
+
+def is_streamed(index, ratio):
+    """Whether request ``index`` (from 0) streams, spreading ``ratio`` evenly over the sequence."""
+    return int((index + 1) * ratio + 1e-9) > int(index * ratio + 1e-9)
+
+
+def request_spec(index, params, models):
+    """Body and headers of request number ``index`` (from 0)."""
+    stream = is_streamed(index, params["stream_ratio"])
+    body = {
+        "model": models[index % len(models)],
+        "messages": [{"role": "user", "content": params["prompt"].replace("{i}", str(index + 1))}],
+    }
+    if params["max_tokens"]:
+        body["max_tokens"] = params["max_tokens"]
+    if stream:
+        body["stream"] = True
+        body["stream_options"] = {"include_usage": True}
+    body.update(copy.deepcopy(params["extra_body"] or {}))
+    headers = {"Accept": "text/event-stream" if stream else "application/json"}
+    headers.update({str(k): str(v) for k, v in (params["headers"] or {}).items()})
+    if params["header_mix"]:
+        chosen = params["header_mix"][index % len(params["header_mix"])]
+        headers.update({str(k): str(v) for k, v in chosen.items()})
+    return {"index": index, "model": body["model"], "stream": stream, "body": body, "headers": headers}
+
+
+def _usage(usage):
+    if not isinstance(usage, dict):
+        return None
+    result = {}
+    for key, out in (("prompt_tokens", "prompt"), ("completion_tokens", "completion"), ("total_tokens", "total")):
+        value = usage.get(key)
+        result[out] = value if isinstance(value, int) and not isinstance(value, bool) else 0
+    return result
+
+
+def send_one(client, path, spec, timeout):
+    """Send one request; return a result dict (never raises for network or HTTP failures)."""
+    result = {"model": spec["model"], "stream": spec["stream"], "status": None, "kind": None, "error": None,
+              "latency": None, "ttft": None, "usage": None, "attempts": 1}
+    started = time.monotonic()
+    try:
+        response = client.request("POST", path, json_body=spec["body"], headers=spec["headers"],
+                                  timeout=timeout, stream=spec["stream"])
+        result["attempts"] = getattr(response, "attempts", 1)
+        result["status"] = response.status
+        kind = status_kind(response.status)
+        if kind:
+            text = response.text()
+            result["kind"] = kind
+            result["error"] = "HTTP %s from %s: %s" % (response.status, response.url, text[:200])
+            return result
+        if spec["stream"]:
+            _read_stream(response, result, started)
+        else:
+            payload = response.json()
+            if not isinstance(payload, dict) or not isinstance(payload.get("choices"), list):
+                raise HttpError("invalid_response", "answer from %s has no choices: %s"
+                                % (response.url, json.dumps(payload)[:200]), url=response.url)
+            result["usage"] = _usage(payload.get("usage"))
+        result["latency"] = time.monotonic() - started
+    except HttpError as exc:
+        result["attempts"] = getattr(exc, "attempts", result["attempts"])
+        result["kind"] = exc.kind
+        result["error"] = str(exc)
+    return result
+
+
+def _read_stream(response, result, started):
+    done = False
+    for data in response.iter_sse_data():
+        if data == "[DONE]":
+            done = True
+            continue
+        try:
+            chunk = json.loads(data)
+        except ValueError:
+            raise HttpError("invalid_response", "stream from %s sent a chunk that is not JSON: %r" % (response.url, data[:120]),
+                            url=response.url)
+        for choice in chunk.get("choices") or []:
+            content = (choice.get("delta") or {}).get("content")
+            if content and result["ttft"] is None:
+                result["ttft"] = time.monotonic() - started
+        if chunk.get("usage"):
+            result["usage"] = _usage(chunk["usage"])
+    if not done:
+        raise HttpError("invalid_response", "stream from %s ended without 'data: [DONE]'" % response.url, url=response.url)
+
+
+def run_traffic(client, params, sender=send_one):
+    """Run the workers; return (results, wall seconds)."""
+    models = model_cycle(params["models"])
+    duration = params.get("duration")
+    total = None if duration else (params.get("requests") if params.get("requests") is not None else DEFAULT_REQUESTS)
+    workers = max(1, params["concurrency"] if total is None else min(params["concurrency"], max(total, 1)))
+    results = []
+    lock = threading.Lock()
+    state = {"next": 0}
+    started = time.monotonic()
+    deadline = started + duration if duration else None
+
+    def take():
+        with lock:
+            if total is not None and state["next"] >= total:
+                return None
+            if deadline is not None and time.monotonic() >= deadline:
+                return None
+            index = state["next"]
+            state["next"] += 1
+            return index
+
+    def worker():
+        try:
+            first = True
+            while True:
+                if not first and params["pause"]:
+                    if deadline is not None and time.monotonic() + params["pause"] >= deadline:
+                        return
+                    time.sleep(params["pause"])
+                first = False
+                index = take()
+                if index is None:
+                    return
+                result = sender(client, params["path"], request_spec(index, params, models), params["timeout"])
+                with lock:
+                    results.append(result)
+        finally:
+            client.close()
+
+    if total == 0:
+        return results, 0.0
+    threads = [threading.Thread(target=worker, name="openai-traffic-%d" % n) for n in range(workers)]
+    for thread in threads:
+        thread.daemon = True
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results, time.monotonic() - started
+
+
+def _ms(value):
+    return None if value is None else round(value * 1000.0, 2)
+
+
+def summarize(results, wall, url, concurrency):
+    """The module's statistics for ``results`` (see RETURN)."""
+    sent = len(results)
+    status_counts, errors, samples, by_model = {}, {}, [], {}
+    tokens = {"prompt": 0, "completion": 0, "total": 0}
+    latencies, ttfts = [], []
+    for result in results:
+        model = by_model.setdefault(result["model"], {"requests": 0, "failures": 0})
+        model["requests"] += 1
+        if result["status"] is not None:
+            key = str(result["status"])
+            status_counts[key] = status_counts.get(key, 0) + 1
+        if result["kind"]:
+            model["failures"] += 1
+            errors[result["kind"]] = errors.get(result["kind"], 0) + 1
+            if result["error"] and result["error"] not in samples and len(samples) < 5:
+                samples.append(result["error"])
+            continue
+        latencies.append(result["latency"])
+        if result["ttft"] is not None:
+            ttfts.append(result["ttft"])
+        for key in tokens:
+            tokens[key] += (result["usage"] or {}).get(key, 0)
+    failed = sum(errors.values())
+    latencies.sort()
+    ttfts.sort()
+    stats = {
+        "url": url,
+        "requests": sent,
+        "http_attempts": sum(result["attempts"] for result in results),
+        "succeeded": sent - failed,
+        "failures": failed,
+        "error_ratio": round(failed / sent, 4) if sent else 0.0,
+        "status_counts": status_counts,
+        "errors": errors,
+        "error_samples": samples,
+        "latency_ms": {
+            "min": _ms(latencies[0] if latencies else None),
+            "mean": _ms(sum(latencies) / len(latencies) if latencies else None),
+            "p50": _ms(percentile(latencies, 50)),
+            "p95": _ms(percentile(latencies, 95)),
+            "p99": _ms(percentile(latencies, 99)),
+            "max": _ms(latencies[-1] if latencies else None),
+        },
+        "ttft_ms": {"count": len(ttfts), "p50": _ms(percentile(ttfts, 50)), "p95": _ms(percentile(ttfts, 95)),
+                    "p99": _ms(percentile(ttfts, 99))},
+        "tokens": tokens,
+        "streamed": sum(1 for result in results if result["stream"]),
+        "by_model": by_model,
+        "duration_seconds": round(wall, 3),
+        "requests_per_second": round(sent / wall, 2) if wall > 0 else 0.0,
+        "concurrency": concurrency,
+    }
+    stats["summary"] = summary_lines(stats)
+    return stats
+
+
+def summary_lines(stats):
+    lat, ttft, tok = stats["latency_ms"], stats["ttft_ms"], stats["tokens"]
+    lines = [
+        "%d requests to %s in %.2fs (%.1f req/s, concurrency %d), %d streamed"
+        % (stats["requests"], stats["url"], stats["duration_seconds"], stats["requests_per_second"],
+           stats["concurrency"], stats["streamed"]),
+        "ok %d, failed %d (ratio %.3f); statuses %s; errors %s"
+        % (stats["succeeded"], stats["failures"], stats["error_ratio"],
+           json.dumps(stats["status_counts"], sort_keys=True), json.dumps(stats["errors"], sort_keys=True)),
+        "latency ms p50 %s p95 %s p99 %s max %s" % (lat["p50"], lat["p95"], lat["p99"], lat["max"]),
+        "tokens prompt %d completion %d total %d" % (tok["prompt"], tok["completion"], tok["total"]),
+    ]
+    if ttft["count"]:
+        lines.append("time to first token ms p50 %s p95 %s p99 %s (%d streams)"
+                     % (ttft["p50"], ttft["p95"], ttft["p99"], ttft["count"]))
+    lines.append("models " + ", ".join("%s %d/%d failed" % (name, value["failures"], value["requests"])
+                                       for name, value in sorted(stats["by_model"].items())))
+    for sample in stats["error_samples"][:2]:
+        lines.append("error: " + sample[:160])
+    return lines
+
+
+def masked(headers):
+    return {k: ("********" if k.lower() in SECRET_HEADERS else v) for k, v in headers.items()}
+
+
+def validate(params):
+    if params["concurrency"] < 1:
+        raise TrafficError("concurrency must be at least 1, got %d" % params["concurrency"])
+    if params["requests"] is not None and params["requests"] < 0:
+        raise TrafficError("requests must be 0 or more, got %d" % params["requests"])
+    if params["duration"] is not None and params["duration"] <= 0:
+        raise TrafficError("duration must be a number of seconds above 0, got %s" % params["duration"])
+    if not 0.0 <= params["stream_ratio"] <= 1.0:
+        raise TrafficError("stream_ratio must be between 0 and 1, got %s" % params["stream_ratio"])
+    if not 0.0 <= params["max_error_ratio"] <= 1.0:
+        raise TrafficError("max_error_ratio must be between 0 and 1, got %s" % params["max_error_ratio"])
+    if params["timeout"] <= 0:
+        raise TrafficError("timeout must be above 0 seconds, got %s" % params["timeout"])
+    if params["retries"] < 0 or params["pause"] < 0 or params["max_tokens"] < 0:
+        raise TrafficError("retries, pause and max_tokens must not be negative")
+    if not params["base_url"].startswith(("http://", "https://")):
+        raise TrafficError("base_url must start with http:// or https://, got %r" % params["base_url"])
+    if not params["path"].startswith("/"):
+        raise TrafficError("path must start with /, got %r" % params["path"])
+    for index, entry in enumerate(params["header_mix"] or []):
+        if not isinstance(entry, dict):
+            raise TrafficError("header_mix[%d] must be a mapping of header names to values" % index)
+    return model_cycle(params["models"])
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            base_url=dict(type="str", required=True),
+            path=dict(type="str", default="/v1/chat/completions"),
+            api_key=dict(type="str", default="", no_log=True),
+            models=dict(type="list", elements="raw", default=["gpt-4"]),
+            requests=dict(type="int"),
+            duration=dict(type="float"),
+            concurrency=dict(type="int", default=1),
+            stream_ratio=dict(type="float", default=0.0),
+            prompt=dict(type="str", default="Test message {i} for observability demo"),
+            max_tokens=dict(type="int", default=50),
+            headers=dict(type="dict", default={}),
+            header_mix=dict(type="list", elements="dict", default=[]),
+            extra_body=dict(type="dict", default={}),
+            timeout=dict(type="float", default=30.0),
+            retries=dict(type="int", default=0),
+            pause=dict(type="float", default=0.0),
+            max_error_ratio=dict(type="float", default=0.0),
+            validate_certs=dict(type="bool", default=True),
+            ca_path=dict(type="path"),
+        ),
+        mutually_exclusive=[("requests", "duration")],
+        supports_check_mode=True,
+    )
+    params = module.params
+    try:
+        models = validate(params)
+    except TrafficError as exc:
+        module.fail_json(msg=str(exc))
+    url = params["base_url"].rstrip("/") + params["path"]
+    headers = {"Authorization": "Bearer " + params["api_key"]} if params["api_key"] else {}
+
+    if module.check_mode:
+        total = params["requests"] if params["requests"] is not None else (None if params["duration"] else DEFAULT_REQUESTS)
+        sample = [request_spec(i, params, models) for i in range(min(5, total if total is not None else 5))]
+        module.exit_json(changed=False, url=url, would_send={
+            "url": url,
+            "requests": total,
+            "duration": params["duration"],
+            "concurrency": params["concurrency"],
+            "first_requests": [{"model": s["model"], "stream": s["stream"], "body": s["body"],
+                                "headers": masked(dict(headers, **s["headers"]))} for s in sample],
+        })
+
+    client = HttpClient(base_url=params["base_url"], timeout=params["timeout"], retries=params["retries"],
+                        headers=headers, validate_certs=params["validate_certs"], ca_path=params["ca_path"],
+                        user_agent="agentgateway.observability-openai_traffic")
+    results, wall = run_traffic(client, params)
+    workers = params["concurrency"] if params["duration"] else min(params["concurrency"], max(len(results), 1))
+    stats = summarize(results, wall, url, workers)
+    if stats["error_ratio"] > params["max_error_ratio"]:
+        module.fail_json(msg="%d of %d requests to %s failed (ratio %.3f > max_error_ratio %s): %s"
+                         % (stats["failures"], stats["requests"], url, stats["error_ratio"], params["max_error_ratio"],
+                            json.dumps(stats["errors"], sort_keys=True)), **stats)
+    module.exit_json(changed=False, **stats)
+
+
+if __name__ == "__main__":
+    main()
