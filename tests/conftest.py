@@ -14,6 +14,8 @@ SHARED = pathlib.Path(os.environ.get("AGW_OBS_SHARED_DIR", REPO.parent / "shared
 pytest_plugins = [
     "support.fixtures",
     "support.prometheus",
+    "support.gateway",
+    "support.wiremock",
 ]
 
 
