@@ -15,7 +15,6 @@ pytest_plugins = [
     "support.fixtures",
     "support.prometheus",
     "support.gateway",
-    "support.wiremock",
 ]
 
 
