@@ -15,6 +15,7 @@ pytest_plugins = [
     "support.fixtures",
     "support.prometheus",
     "support.gateway",
+    "support.wiremock",
 ]
 
 
