@@ -155,8 +155,8 @@ class ActionModule(ActionBase):
                     "changed": changed,
                     "mode": "apply",
                     "applied": applied,
-                    "msg": "%s failed for %s (role %s): %s" % (module_name, label, plan.role,
-                                                              res.get("msg", "no message")),
+                    "msg": "%s failed for %s (role %s): %s"
+                    % (module_name, label, plan.role, res.get("msg", "no message")),
                 }
             changed = changed or bool(res.get("changed"))
             applied.append({"module": module_name, "target": label, "changed": bool(res.get("changed"))})

@@ -25,7 +25,7 @@ description:
     With O(state=absent) the same entries are removed in reverse order.
   - Every entry is validated before anything is written or applied, so bad input changes nothing.
 author:
-  - agentgateway.observability maintainers
+  - agentgateway.observability contributors (!UNKNOWN)
 options:
   role:
     description: Name of the role the entries belong to; recorded in C(index.yaml).
@@ -90,7 +90,9 @@ attributes:
     support: full
     description: In render mode, a diff of every file that would change.
   platform:
+    support: full
     platforms: posix
+    description: Runs on the controller, whatever the play's hosts.
 notes:
   - Runs on the controller. The kubernetes.core modules it calls need the Python C(kubernetes)
     library and a C(helm) 3 binary there (apply mode only).

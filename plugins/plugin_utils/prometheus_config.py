@@ -152,6 +152,18 @@ def recording_rules(job, extra_labels=()):
     return {"groups": [{"name": "agentgateway.recording", "rules": rules}]}
 
 
+def _ratio_above(by, failed, total, threshold):
+    """PromQL: the share of requests matching ``failed`` among ``total``, per ``by``, above a threshold."""
+    return "(\n  sum {by} (rate(agentgateway_requests_total{failed}[5m]))\n  /\n" \
+        "  sum {by} (rate(agentgateway_requests_total{total}[5m]))\n) > {thr}".format(
+            by=by, failed=failed, total=total, thr=_num(threshold))
+
+
+def _p95_above(metric, by, sel, threshold):
+    """PromQL: the 95th percentile of histogram ``metric``, per ``by`` (which includes le), above a threshold."""
+    return "histogram_quantile(0.95,\n  sum %s (rate(%s_bucket%s[5m]))\n) > %s" % (by, metric, sel, _num(threshold))
+
+
 def alerting_rules(job, thresholds=None):
     """GenAI alerts with configurable thresholds; each one has promtool tests (tests/functional)."""
     t = _check_thresholds(thresholds)
@@ -166,10 +178,7 @@ def alerting_rules(job, thresholds=None):
     rules = [
         {
             "alert": "AgentgatewayHighErrorRatio",
-            "expr": "(\n  sum {by} (rate(agentgateway_requests_total{err}[5m]))\n  /\n"
-            "  sum {by} (rate(agentgateway_requests_total{sel}[5m]))\n) > {thr}".format(
-                by=route, err=with_status("5.."), sel=sel, thr=_num(t["error_ratio"])
-            ),
+            "expr": _ratio_above(route, with_status("5.."), sel, t["error_ratio"]),
             "for": t["for"],
             "labels": {"severity": "warning"},
             "annotations": {
@@ -182,9 +191,8 @@ def alerting_rules(job, thresholds=None):
         },
         {
             "alert": "AgentgatewayHighRequestLatency",
-            "expr": "histogram_quantile(0.95,\n  sum {by} (rate(agentgateway_request_duration_seconds_bucket{sel}[5m]))\n)"
-            " > {thr}".format(by=_by("namespace", "gateway", "route", "le"), sel=sel,
-                               thr=_num(t["latency_p95_seconds"])),
+            "expr": _p95_above("agentgateway_request_duration_seconds", _by("namespace", "gateway", "route", "le"),
+                               sel, t["latency_p95_seconds"]),
             "for": t["for"],
             "labels": {"severity": "warning"},
             "annotations": {
@@ -195,9 +203,9 @@ def alerting_rules(job, thresholds=None):
         },
         {
             "alert": "AgentgatewaySlowTimeToFirstToken",
-            "expr": "histogram_quantile(0.95,\n  sum {by} (rate(agentgateway_gen_ai_server_time_to_first_token_bucket{sel}[5m]))\n)"
-            " > {thr}".format(by=_by("namespace", "gateway", "gen_ai_system", "gen_ai_request_model", "le"),
-                               sel=sel, thr=_num(t["ttft_p95_seconds"])),
+            "expr": _p95_above("agentgateway_gen_ai_server_time_to_first_token",
+                               _by("namespace", "gateway", "gen_ai_system", "gen_ai_request_model", "le"),
+                               sel, t["ttft_p95_seconds"]),
             "for": t["for"],
             "labels": {"severity": "warning"},
             "annotations": {
@@ -246,10 +254,7 @@ def alerting_rules(job, thresholds=None):
         },
         {
             "alert": "AgentgatewayBackendErrorRatioHigh",
-            "expr": "(\n  sum {by} (rate(agentgateway_requests_total{err}[5m]))\n  /\n"
-            "  sum {by} (rate(agentgateway_requests_total{sel}[5m]))\n) > {thr}".format(
-                by=backend, err=with_status("5..|429"), sel=sel, thr=_num(t["backend_error_ratio"])
-            ),
+            "expr": _ratio_above(backend, with_status("5..|429"), sel, t["backend_error_ratio"]),
             "for": t["for"],
             "labels": {"severity": "warning"},
             "annotations": {

@@ -111,7 +111,7 @@ def test_plain_converts_subclasses_and_refuses_unknown_types():
 
     out = ds.plain({Tagged("k"): [Tagged("v"), (1, 2.5, True, None)]})
     assert out == {"k": ["v", [1, 2.5, True, None]]}
-    assert type(list(out)[0]) is str and type(out["k"][0]) is str
+    assert list(out)[0].__class__ is str and out["k"][0].__class__ is str
     with pytest.raises(ds.DesiredStateError):
         ds.plain({"x": object()})
 

@@ -1,0 +1,90 @@
+"""Scrape job and rule builders of the prometheus role: shapes and refusals."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.agentgateway.observability.plugins.filter import prometheus as prometheus_filters
+from ansible_collections.agentgateway.observability.plugins.plugin_utils import prometheus_config as pc
+
+
+def test_label_names_are_sanitized_like_service_discovery_does():
+    assert pc.sanitize_label_name("gateway.networking.k8s.io/gateway-name") == "gateway_networking_k8s_io_gateway_name"
+    assert pc.sanitize_label_name("app.kubernetes.io/name") == "app_kubernetes_io_name"
+
+
+def test_scrape_job_keeps_every_selector_label_and_the_port():
+    job = pc.gateway_scrape_job("agw", ["a", "b"], {"app.kubernetes.io/name": "agentgateway", "tier": "edge|core"},
+                                15020, scrape_interval="30s")
+    assert job["kubernetes_sd_configs"] == [{"role": "pod", "namespaces": {"names": ["a", "b"]}}]
+    keeps = [(r["source_labels"][0], r["regex"]) for r in job["relabel_configs"] if r["action"] == "keep"]
+    assert keeps == [
+        ("__meta_kubernetes_pod_label_app_kubernetes_io_name", "agentgateway"),
+        ("__meta_kubernetes_pod_label_tier", "edge|core"),
+        ("__meta_kubernetes_pod_container_port_number", "15020"),
+    ]
+    targets = {r.get("target_label") for r in job["relabel_configs"]}
+    assert {"namespace", "pod"} <= targets
+    assert job["scrape_interval"] == "30s"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("bad job!", ["a"], {"x": "y"}, 15020), "prometheus_gateway_job_name"),
+        (("agw", [], {"x": "y"}, 15020), "prometheus_gateway_namespaces"),
+        (("agw", ["a"], {}, 15020), "prometheus_gateway_pod_labels"),
+        (("agw", ["a"], {"x": "y"}, 70000), "prometheus_gateway_metrics_port"),
+    ],
+)
+def test_scrape_job_refuses_bad_input_naming_the_variable(args, message):
+    with pytest.raises(pc.PrometheusConfigError, match=message):
+        pc.gateway_scrape_job(*args)
+
+
+def test_rules_select_the_job_and_use_the_thresholds():
+    rules = pc.alerting_rules("gw-pods", {"error_ratio": 0.02, "cost_usd_per_hour": 2.5, "for": "10m"})
+    by_name = {r["alert"]: r for r in rules["groups"][0]["rules"]}
+    assert 'job="gw-pods"' in by_name["AgentgatewayScrapeTargetDown"]["expr"]
+    assert by_name["AgentgatewayHighErrorRatio"]["expr"].endswith(") > 0.02")
+    assert by_name["AgentgatewayCostBurnRateHigh"]["expr"].endswith("* 3600 > 2.5")
+    assert by_name["AgentgatewayHighErrorRatio"]["for"] == "10m"
+    assert by_name["AgentgatewayScrapeTargetDown"]["for"] == "2m"
+    assert "2%" in by_name["AgentgatewayHighErrorRatio"]["annotations"]["description"]
+
+
+@pytest.mark.parametrize(
+    "thresholds, message",
+    [
+        ({"error_ratio": 0}, "ratio in (0, 1]"),
+        ({"backend_error_ratio": 1.5}, "ratio in (0, 1]"),
+        ({"latency_p95_seconds": -1}, "must be positive"),
+        ({"for": "5 minutes"}, "must look like 5m"),
+        ({"errors": 0.1}, "unknown alert thresholds: errors"),
+    ],
+)
+def test_rules_refuse_bad_thresholds(thresholds, message):
+    with pytest.raises(pc.PrometheusConfigError) as err:
+        pc.alerting_rules("agw", thresholds)
+    assert message in str(err.value)
+
+
+def test_recording_rules_keep_extra_labels_once():
+    rules = pc.recording_rules("agw", ["user", "namespace"])["groups"][0]["rules"]
+    cost = next(r for r in rules if r["record"] == "agentgateway:gen_ai_cost_usd:per_hour")
+    assert "by (namespace, gateway, gen_ai_system, gen_ai_request_model, user)" in cost["expr"]
+
+
+def test_numbers_are_written_plainly():
+    assert pc._num(0.05) == "0.05"  # pylint: disable=protected-access
+    assert pc._num(10.0) == "10"  # pylint: disable=protected-access
+    assert pc._num(1000000) == "1000000"  # pylint: disable=protected-access
+
+
+def test_filters_wrap_errors_for_ansible():
+    filters = prometheus_filters.FilterModule().filters()
+    assert set(filters) == {"prometheus_gateway_scrape_job", "prometheus_genai_rules"}
+    with pytest.raises(Exception, match="prometheus_genai_rules: alert threshold error_ratio"):
+        filters["prometheus_genai_rules"]("agw", {"error_ratio": 2})
+    out = filters["prometheus_genai_rules"]("agw", {}, ["user"])
+    assert set(out) == {"alerting", "recording"}
