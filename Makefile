@@ -18,6 +18,7 @@ test: setup lint sanity pytest
 
 lint: setup
 	yamllint --strict .
+	antsibull-changelog lint
 	ansible-lint --profile production --offline
 
 sanity: setup
