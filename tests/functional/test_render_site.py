@@ -8,7 +8,7 @@ import re
 import pytest
 import yaml
 
-from support.fixtures import load_rendered, render_site, snapshot
+from support.fixtures import REPO, load_rendered, render_site, run_playbook, snapshot
 from support.schemas import chart_values_errors
 
 
@@ -172,3 +172,8 @@ def test_gateway_scrape_job_selects_pods_by_gateway_label_and_port(prometheus_va
     assert {"action": "labelmap", "regex": "__meta_kubernetes_pod_label_(.+)"} in job["relabel_configs"]
     # the chart passes extraScrapeConfigs through tpl: no template braces may appear in it
     assert "{{" not in prometheus_values["extraScrapeConfigs"]
+
+
+def test_relative_render_dir_is_taken_from_the_current_directory(tmp_path):
+    run_playbook(REPO / "site.yml", {"agw_obs_render_dir": "out"}, cwd=tmp_path)
+    assert (tmp_path / "out" / "helm" / "monitoring" / "prometheus.yaml").is_file()
