@@ -277,8 +277,8 @@ class _Checker(object):
         where = _p(path)
         if isinstance(spec, dict):
             if not isinstance(value, dict):
-                self.add("%s: must be a mapping with keys %s, got %s" % (where, ", ".join(sorted(spec)),
-                                                                       _type_name(value)))
+                self.add("%s: must be a mapping with keys %s, got %s"
+                         % (where, ", ".join(sorted(spec)), _type_name(value)))
                 return
             for key, child in value.items():
                 if key in spec:
@@ -415,8 +415,8 @@ class _Checker(object):
             return
         for key, price in rates.items():
             if key not in RATE_KEYS:
-                self.add("%s: unknown rate %r; rates are %s (USD per 1M tokens)" % (_p(path + (key,)), key,
-                                                                                     ", ".join(RATE_KEYS)))
+                self.add("%s: unknown rate %r; rates are %s (USD per 1M tokens)"
+                         % (_p(path + (key,)), key, ", ".join(RATE_KEYS)))
                 continue
             if price is not None:
                 problem = _money_problem(price)
@@ -669,7 +669,10 @@ def build(spec, names=None):
     TelemetryConfigError listing every problem.
     """
     names = dict(names or {})
-    name = lambda section: names.get(section, section)  # noqa: E731
+
+    def name(section):
+        return names.get(section, section)
+
     errors = []
     if not isinstance(spec, dict):
         raise TelemetryConfigError(["the telemetry spec must be a mapping, got %s" % _type_name(spec)])

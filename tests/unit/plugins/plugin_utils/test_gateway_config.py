@@ -280,8 +280,8 @@ def test_bad_extra_raw_config_is_rejected(extra, needle, shared_dir):
 
 def test_extra_tracing_conflicts_with_policy_tracing():
     extra = {"config": {"tracing": {"otlpEndpoint": "http://tempo:4317"}}}
-    assert "tracing is already configured by the role" in joined({"tracing": {"service": TEMPO},
-                                                                   "extra_raw_config": extra})
+    out = joined({"tracing": {"service": TEMPO}, "extra_raw_config": extra})
+    assert "tracing is already configured by the role" in out
     out = build({"tracing": {"enabled": False}, "extra_raw_config": extra})
     assert out["raw_config"]["config"]["tracing"] == {"otlpEndpoint": "http://tempo:4317"}
 
