@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Throughput of the openai_traffic module against WireMock with the mock_backend role's mappings.
 
 Renders playbooks/mock.yml (100 ms delay by default), starts WireMock on 127.0.0.1 with the rendered
@@ -29,7 +28,7 @@ import time
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / ".venv" / "collections"), str(REPO / "tests")]
 
-from ansible_collections.agentgateway.observability.plugins.module_utils.http import HttpClient  # noqa: E402
+from ansible_collections.agentgateway.observability.plugins.module_utils.http_client import HttpClient  # noqa: E402
 from ansible_collections.agentgateway.observability.plugins.modules import openai_traffic  # noqa: E402
 from support.wiremock import render_mock_backend, start_from_render  # noqa: E402
 
@@ -67,7 +66,7 @@ def curl_loop(base_url, count=10):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--runs", type=int, default=3, help="repetitions per point (median reported)")
     parser.add_argument("--seconds", type=float, default=2.0, help="target length of one throughput run")
     args = parser.parse_args()
@@ -94,8 +93,9 @@ def main():
                                                 "fraction": round(median / bound, 3), "runs": rates}
                 rows.append("module  c=%-3d %5d req  %7.1f req/s  bound %6.1f  %5.1f%%"
                             % (concurrency, requests, median, bound, 100 * median / bound))
-            curl = statistics.median(curl_loop(server.url) for _ in range(args.runs))
-            same10 = {c: statistics.median(module_run(server.url, 10, c)["duration_seconds"] for _ in range(args.runs))
+            curl = statistics.median(curl_loop(server.url) for _run in range(args.runs))
+            same10 = {c: statistics.median(module_run(server.url, 10, c)["duration_seconds"]
+                                           for _run in range(args.runs))
                       for c in (1, 10)}
             medians["ten_requests_seconds"] = {"curl_loop": round(curl, 3), "module_c1": same10[1],
                                                "module_c10": same10[10],

@@ -24,7 +24,7 @@ description:
   - Fails when the share of failed requests is above O(max_error_ratio); the statistics are returned either way.
   - Never reports a change; sending test traffic does not change configuration.
 author:
-  - agentgateway.observability maintainers
+  - agentgateway.observability contributors (!UNKNOWN)
 options:
   base_url:
     description: Scheme, host and port to send to, for example C(http://localhost:8080).
@@ -127,8 +127,10 @@ notes:
 attributes:
   check_mode:
     support: full
+    description: Sends nothing and returns RV(would_send).
   diff_mode:
     support: none
+    description: Nothing to diff; traffic changes no configuration.
 """
 
 EXAMPLES = r"""
@@ -267,7 +269,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.agentgateway.observability.plugins.module_utils.http import (
+from ansible_collections.agentgateway.observability.plugins.module_utils.http_client import (
     HttpClient,
     HttpError,
     percentile,
@@ -575,7 +577,7 @@ def main():
             concurrency=dict(type="int", default=1),
             stream_ratio=dict(type="float", default=0.0),
             prompt=dict(type="str", default="Test message {i} for observability demo"),
-            max_tokens=dict(type="int", default=50),
+            max_tokens=dict(type="int", default=50, no_log=False),
             headers=dict(type="dict", default={}),
             header_mix=dict(type="list", elements="dict", default=[]),
             extra_body=dict(type="dict", default={}),

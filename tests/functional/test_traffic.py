@@ -8,7 +8,7 @@ import json
 import pytest
 import yaml
 
-from ansible_collections.agentgateway.observability.plugins.module_utils.http import HttpClient
+from ansible_collections.agentgateway.observability.plugins.module_utils.http_client import HttpClient
 from ansible_collections.agentgateway.observability.plugins.modules import openai_traffic
 from support.fixtures import REPO, run_playbook
 from support.services import free_port

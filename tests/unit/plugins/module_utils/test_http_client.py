@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from ansible_collections.agentgateway.observability.plugins.module_utils import http as agw_http
+from ansible_collections.agentgateway.observability.plugins.module_utils import http_client as agw_http
 from support.services import free_port
 
 

@@ -20,6 +20,8 @@ turns it into an ``HttpError`` of kind ``http_4xx`` / ``http_5xx`` when the call
 
 from __future__ import annotations
 
+# Named http_client.py, not http.py: a module named "http" shadows the standard library package
+# for pylint/astroid (ansible-test sanity then lints the stdlib's http/__init__.py as this file).
 import base64
 import errno
 import http.client
