@@ -14,6 +14,7 @@ SHARED = pathlib.Path(os.environ.get("AGW_OBS_SHARED_DIR", REPO.parent / "shared
 pytest_plugins = [
     "support.fixtures",
     "support.prometheus",
+    "support.dashboards",
     "support.gateway",
     "support.wiremock",
 ]
