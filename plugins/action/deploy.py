@@ -125,23 +125,23 @@ class ActionModule(ActionBase):
 
     # ---- apply outlet ----------------------------------------------------------------------
     def _apply(self, plan, args, task_vars):
-        common = {"kubeconfig": args["kubeconfig"], "context": args["context"], "wait": args["wait"],
+        kube_args = {"kubeconfig": args["kubeconfig"], "context": args["context"], "wait": args["wait"],
                   "wait_timeout": args["wait_timeout"]}
         state = args["state"]
         steps = []
         for manifest in plan.remote_manifests:
             for obj in self._fetch_manifest(manifest):
                 steps.append(("kubernetes.core.k8s", "%s %s" % (obj["kind"], obj["metadata"]["name"]),
-                              k8s_module_args(obj, state=state, **common)))
+                              k8s_module_args(obj, state=state, **kube_args)))
         for obj in plan.objects_first:
             steps.append(("kubernetes.core.k8s", "%s %s" % (obj["kind"], obj["metadata"]["name"]),
-                          k8s_module_args(obj, state=state, **common)))
+                          k8s_module_args(obj, state=state, **kube_args)))
         for rel in plan.releases:
             steps.append(("kubernetes.core.helm", "release %s/%s" % (rel["namespace"], rel["release"]),
-                          helm_module_args(rel, state=state, atomic=args["atomic"], **common)))
+                          helm_module_args(rel, state=state, atomic=args["atomic"], **kube_args)))
         for obj in plan.objects:
             steps.append(("kubernetes.core.k8s", "%s %s" % (obj["kind"], obj["metadata"]["name"]),
-                          k8s_module_args(obj, state=state, **common)))
+                          k8s_module_args(obj, state=state, **kube_args)))
         if state == "absent":
             # Tear down in reverse: objects that live on top of a release go first.
             steps.reverse()
