@@ -125,8 +125,12 @@ class ActionModule(ActionBase):
 
     # ---- apply outlet ----------------------------------------------------------------------
     def _apply(self, plan, args, task_vars):
-        kube_args = {"kubeconfig": args["kubeconfig"], "context": args["context"], "wait": args["wait"],
-                  "wait_timeout": args["wait_timeout"]}
+        kube_args = {
+            "kubeconfig": args["kubeconfig"],
+            "context": args["context"],
+            "wait": args["wait"],
+            "wait_timeout": args["wait_timeout"],
+        }
         state = args["state"]
         steps = []
         for manifest in plan.remote_manifests:
