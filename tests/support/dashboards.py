@@ -21,7 +21,7 @@ import time
 
 import pytest
 
-from support.fixtures import REPO, load_rendered, run_playbook
+from support.fixtures import REPO, load_rendered, render_playbook
 from support.prometheus import PrometheusServer
 
 DASHBOARD_DIR = REPO / "roles" / "grafana" / "files" / "dashboards"
@@ -223,9 +223,7 @@ STACK_PLAYBOOK = REPO / "playbooks" / "stack.yml"
 
 def render_stack(render_dir, extra_vars=None, check=True, args=()):
     """playbooks/stack.yml (prometheus, tempo, loki, grafana) in render mode."""
-    variables = {"agw_obs_render_dir": str(render_dir)}
-    variables.update(extra_vars or {})
-    return run_playbook(STACK_PLAYBOOK, variables, args=args, check=check)
+    return render_playbook(STACK_PLAYBOOK, render_dir, extra_vars, check=check, args=args)
 
 
 @pytest.fixture(scope="session")

@@ -48,11 +48,24 @@ def run_playbook(playbook, extra_vars=None, args=(), check=True, cwd=None):
     return proc
 
 
-def render_site(render_dir, extra_vars=None, check=True, args=()):
-    """`make render DIR=render_dir ARGS=...`, without make: site.yml in render mode."""
+def render_playbook(playbook, render_dir, extra_vars=None, check=True, args=()):
+    """Run ``playbook`` in render mode into ``render_dir``."""
     variables = {"agw_obs_render_dir": str(render_dir)}
     variables.update(extra_vars or {})
-    return run_playbook(REPO / "site.yml", variables, args=args, check=check)
+    return run_playbook(playbook, variables, args=args, check=check)
+
+
+def render_site(render_dir, extra_vars=None, check=True, args=()):
+    """`make render DIR=render_dir ARGS=...`, without make: site.yml in render mode."""
+    return render_playbook(REPO / "site.yml", render_dir, extra_vars, check=check, args=args)
+
+
+def rendered_manifests(render_dir):
+    """{relative path: object} of every manifest under render_dir/manifests."""
+    out = {}
+    for path in sorted(pathlib.Path(render_dir, "manifests").rglob("*.yaml")):
+        out[str(path.relative_to(render_dir))] = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return out
 
 
 def load_rendered(render_dir, rel_path):

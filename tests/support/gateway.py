@@ -16,24 +16,17 @@ import re
 import pytest
 import yaml
 
-from support.fixtures import REPO, run_playbook
+from support.fixtures import REPO, render_playbook, rendered_manifests
 
 GATEWAY_PLAYBOOK = REPO / "tests" / "functional" / "playbooks" / "gateway.yml"
 STACK_PLAYBOOK = REPO / "tests" / "functional" / "playbooks" / "gateway_stack.yml"
 
 
 def render_gateway(render_dir, extra_vars=None, check=True, playbook=GATEWAY_PLAYBOOK):
-    variables = {"agw_obs_render_dir": str(render_dir)}
-    variables.update(extra_vars or {})
-    return run_playbook(playbook, variables, check=check)
+    return render_playbook(playbook, render_dir, extra_vars, check=check)
 
 
-def rendered_objects(render_dir):
-    """{relative path: object} of every manifest under render_dir/manifests."""
-    out = {}
-    for path in sorted(pathlib.Path(render_dir, "manifests").rglob("*.yaml")):
-        out[str(path.relative_to(render_dir))] = yaml.safe_load(path.read_text(encoding="utf-8"))
-    return out
+rendered_objects = rendered_manifests
 
 
 def objects_of_kind(render_dir, kind):

@@ -14,27 +14,20 @@ import shutil
 import urllib.request
 
 import pytest
-import yaml
 
-from support.fixtures import REPO, run_playbook
+from support.fixtures import REPO, render_playbook, rendered_manifests
 from support.services import Service, free_port, wait_http
 
 JAR = REPO / "tests" / "node_modules" / "wiremock" / "build" / "wiremock-standalone-3.13.2.jar"
 
 
 def render_mock_backend(out_dir, extra_vars=None, check=True):
-    variables = {"agw_obs_render_dir": str(out_dir)}
-    variables.update(extra_vars or {})
-    return run_playbook(REPO / "playbooks" / "mock.yml", variables, check=check)
+    return render_playbook(REPO / "playbooks" / "mock.yml", out_dir, extra_vars, check=check)
 
 
 def load_objects(render_dir):
     """{(kind, name): object} of every rendered manifest."""
-    objects = {}
-    for path in sorted(pathlib.Path(render_dir, "manifests").rglob("*.yaml")):
-        obj = yaml.safe_load(path.read_text(encoding="utf-8"))
-        objects[(obj["kind"], obj["metadata"]["name"])] = obj
-    return objects
+    return {(obj["kind"], obj["metadata"]["name"]): obj for obj in rendered_manifests(render_dir).values()}
 
 
 def server_args(deployment):
