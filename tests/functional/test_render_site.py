@@ -177,3 +177,17 @@ def test_gateway_scrape_job_selects_pods_by_gateway_label_and_port(prometheus_va
 def test_relative_render_dir_is_taken_from_the_current_directory(tmp_path):
     run_playbook(REPO / "site.yml", {"agw_obs_render_dir": "out"}, cwd=tmp_path)
     assert (tmp_path / "out" / "helm" / "monitoring" / "prometheus.yaml").is_file()
+
+
+def test_the_demo_models_are_priced_so_cost_metrics_exist(rendered_site):
+    """The mock serves, and the traffic role asks for, models the example price catalog knows:
+    otherwise agentgateway_gen_ai_client_cost_usd_total never appears and the cost dashboard is empty."""
+    params = load_rendered(rendered_site, "manifests/agentgateway-system/AgentgatewayParameters-agentgateway-observability.yaml")
+    priced = set()
+    for catalog in params["spec"]["rawConfig"]["config"]["modelCatalog"]:
+        priced |= set(catalog["inline"]["providers"]["openai"]["models"])
+    defaults = {}
+    for role in ("mock_backend", "traffic"):
+        defaults.update(yaml.safe_load((REPO / "roles" / role / "defaults" / "main.yml").read_text()))
+    assert set(defaults["mock_backend_models"]) <= priced
+    assert set(defaults["traffic_models"]) <= priced
