@@ -90,8 +90,15 @@ def test_absent_in_render_mode_removes_the_roles_files(tmp_path):
         ({"agw_obs_monitoring_namespace": "Monitoring"}, ["agw_obs_monitoring_namespace", "Kubernetes name"]),
         ({"agw_obs_wait_timeout": "ten minutes"}, ["agw_obs_wait_timeout", "duration"]),
         ({"prometheus_gateway_pod_labels": {}}, ["prometheus_gateway_pod_labels"]),
+        # later roles' checks also run before the first role writes anything
+        ({"tempo_retention": "7d"}, ["tempo_retention", "168h"]),
+        ({"grafana_node_port": 3000}, ["grafana_node_port"]),
+        ({"gateway_observability_tracing_random_sampling": 1.5},
+         ["gateway_observability_tracing_random_sampling", "outside [0, 1]"]),
+        ({"agw_obs_loki_enabled": True, "loki_retention_period": "a month"}, ["loki_retention_period"]),
     ],
-    ids=["node-port", "profile", "retention", "error-ratio", "image-tag", "namespace", "timeout", "selector"],
+    ids=["node-port", "profile", "retention", "error-ratio", "image-tag", "namespace", "timeout", "selector",
+         "tempo", "grafana", "gateway-sampling", "loki"],
 )
 def test_bad_input_fails_before_anything_is_written(tmp_path, extra_vars, names):
     out = tmp_path / "r"
