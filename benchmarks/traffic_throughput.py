@@ -29,7 +29,7 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / ".venv" / "collections"), str(REPO / "tests")]
 
 from ansible_collections.agentgateway.observability.plugins.module_utils.http_client import HttpClient  # noqa: E402
-from ansible_collections.agentgateway.observability.plugins.modules import openai_traffic  # noqa: E402
+from ansible_collections.agentgateway.observability.plugins.module_utils import traffic  # noqa: E402
 from support.wiremock import render_mock_backend, start_from_render  # noqa: E402
 
 import yaml  # noqa: E402
@@ -46,8 +46,8 @@ def module_run(base_url, requests, concurrency):
                   prompt="Test message {i} for observability demo", max_tokens=50, headers={}, header_mix=[],
                   extra_body={}, timeout=10.0, retries=0, pause=0.0)
     client = HttpClient(base_url=base_url, timeout=10.0, headers={"Authorization": "Bearer " + API_KEY})
-    results, wall = openai_traffic.run_traffic(client, params)
-    stats = openai_traffic.summarize(results, wall, base_url, concurrency)
+    results, wall = traffic.run_traffic(client, params)
+    stats = traffic.summarize(results, wall, base_url, concurrency)
     if stats["failures"]:
         raise SystemExit("benchmark run had failures: %s" % stats["errors"])
     return stats

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from ansible_collections.agentgateway.observability.plugins.module_utils.http_client import HttpClient
-from ansible_collections.agentgateway.observability.plugins.modules import openai_traffic
+from ansible_collections.agentgateway.observability.plugins.module_utils import traffic
 from support.fixtures import REPO, run_playbook
 from support.services import free_port
 
@@ -33,8 +33,8 @@ def run(base_url, **overrides):
     p = params(base_url=base_url, **overrides)
     client = HttpClient(base_url=base_url, timeout=p["timeout"], retries=p["retries"],
                         headers={"Authorization": "Bearer " + API_KEY})
-    results, wall = openai_traffic.run_traffic(client, p)
-    return openai_traffic.summarize(results, wall, base_url + p["path"], p["concurrency"])
+    results, wall = traffic.run_traffic(client, p)
+    return traffic.summarize(results, wall, base_url + p["path"], p["concurrency"])
 
 
 def _json_result(output, task_marker="openai_traffic"):

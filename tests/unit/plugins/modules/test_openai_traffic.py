@@ -9,6 +9,7 @@ import time
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
+from ansible_collections.agentgateway.observability.plugins.module_utils import traffic
 from ansible_collections.agentgateway.observability.plugins.modules import openai_traffic as mod
 
 
@@ -27,29 +28,29 @@ class _Client(object):
 
 
 def test_model_cycle_is_a_smooth_weighted_round_robin():
-    order = mod.model_cycle(["a", {"name": "b", "weight": 3}])
+    order = traffic.model_cycle(["a", {"name": "b", "weight": 3}])
     assert sorted(order) == ["a", "b", "b", "b"] and order[0] == "b" and order != ["b", "b", "b", "a"][::-1]
-    assert mod.model_cycle([{"name": "x", "weight": 2}, {"name": "y", "weight": 2}]) == ["x", "y", "x", "y"]
+    assert traffic.model_cycle([{"name": "x", "weight": 2}, {"name": "y", "weight": 2}]) == ["x", "y", "x", "y"]
 
 
 @pytest.mark.parametrize("models,needle", [
     ([], "at least one"), ([{"weight": 1}], "models[0]"), ([{"name": "a", "weight": 0}], "weight"),
     ([{"name": "a", "weight": True}], "weight"), ([{"name": "a", "w": 1}], "unknown keys w")])
 def test_model_cycle_errors(models, needle):
-    with pytest.raises(mod.TrafficError, match=None) as info:
-        mod.model_cycle(models)
+    with pytest.raises(traffic.TrafficError, match=None) as info:
+        traffic.model_cycle(models)
     assert needle in str(info.value)
 
 
 @pytest.mark.parametrize("ratio,expected", [(0.0, 0), (1.0, 10), (0.5, 5), (0.3, 3), (0.33, 3)])
 def test_stream_ratio_is_exact(ratio, expected):
-    assert sum(mod.is_streamed(i, ratio) for i in range(10)) == expected
+    assert sum(traffic.is_streamed(i, ratio) for i in range(10)) == expected
 
 
 def test_request_spec_body_and_headers():
     p = params(stream_ratio=1.0, headers={"x-env": "test"}, header_mix=[{"x-team": "a"}, {"x-team": "b"}],
                extra_body={"temperature": 0.2}, max_tokens=0)
-    spec = mod.request_spec(1, p, ["m1", "m2"])
+    spec = traffic.request_spec(1, p, ["m1", "m2"])
     assert spec["model"] == "m2" and spec["stream"] is True
     assert spec["body"] == {"model": "m2", "messages": [{"role": "user", "content": "Test message 2"}],
                             "stream": True, "stream_options": {"include_usage": True}, "temperature": 0.2}
@@ -80,15 +81,15 @@ def test_run_traffic_count_and_concurrency():
             active[0] -= 1
         return _ok(spec)
 
-    results, wall = mod.run_traffic(_Client(), params(requests=20, concurrency=5), sender=_fake(result_for))
+    results, wall = traffic.run_traffic(_Client(), params(requests=20, concurrency=5), sender=_fake(result_for))
     assert len(results) == 20 and peak[0] == 5 and wall < 0.5
-    results, _wall = mod.run_traffic(_Client(), params(requests=0), sender=_fake(result_for))
+    results, _wall = traffic.run_traffic(_Client(), params(requests=0), sender=_fake(result_for))
     assert results == []
 
 
 def test_run_traffic_duration_and_pause():
-    results, wall = mod.run_traffic(_Client(), params(requests=None, duration=0.3, pause=0.1),
-                                    sender=_fake(_ok))
+    results, wall = traffic.run_traffic(_Client(), params(requests=None, duration=0.3, pause=0.1),
+                                        sender=_fake(_ok))
     assert 2 <= len(results) <= 4 and wall < 0.6
 
 
@@ -98,7 +99,7 @@ def test_summarize_counts_and_percentiles():
                     "latency": None, "ttft": None, "usage": None, "attempts": 1})
     results.append({"model": "b", "stream": False, "status": None, "kind": "timeout", "error": "timeout: y",
                     "latency": None, "ttft": None, "usage": None, "attempts": 2})
-    stats = mod.summarize(results, 2.0, "http://x/v1", 4)
+    stats = traffic.summarize(results, 2.0, "http://x/v1", 4)
     assert stats["requests"] == 102 and stats["failures"] == 2 and stats["succeeded"] == 100
     assert stats["http_attempts"] == 103
     assert stats["status_counts"] == {"200": 100, "503": 1}
@@ -121,8 +122,8 @@ def test_summarize_counts_and_percentiles():
     ({"duration": 0.0, "requests": None}, "duration"), ({"requests": -1}, "requests"),
     ({"header_mix": ["x"]}, "header_mix[0]"), ({"models": []}, "models")])
 def test_validate_errors(overrides, needle):
-    with pytest.raises(mod.TrafficError) as info:
-        mod.validate(params(**overrides))
+    with pytest.raises(traffic.TrafficError) as info:
+        traffic.validate(params(**overrides))
     assert needle in str(info.value)
 
 
