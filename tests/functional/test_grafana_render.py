@@ -76,7 +76,11 @@ def test_loki_datasource_and_trace_to_logs_when_loki_is_on(stack_render_loki):
     ds = datasources(stack_render_loki)
     assert set(ds) == {"prometheus", "tempo", "loki"}
     assert ds["loki"]["url"] == "http://loki.monitoring.svc.cluster.local:3100"
-    assert ds["tempo"]["jsonData"]["tracesToLogsV2"]["datasourceUid"] == "loki"
+    to_logs = ds["tempo"]["jsonData"]["tracesToLogsV2"]
+    assert to_logs["datasourceUid"] == "loki"
+    # OTLP access logs carry the trace id as structured metadata, not in the line: query the label
+    assert to_logs["customQuery"] is True and "filterByTraceID" not in to_logs
+    assert to_logs["query"] == '{$${__tags}} | trace_id="$${__trace.traceId}"'
     assert ds["loki"]["jsonData"]["derivedFields"][0]["datasourceUid"] == "tempo"
     # the loki role's default is auth_enabled=false: the datasource sends no tenant header
     assert "httpHeaderName1" not in ds["loki"]["jsonData"] and "secureJsonData" not in ds["loki"]
@@ -182,10 +186,13 @@ def test_kind_and_production_service_and_storage(stack_render, tmp_path):
     values = grafana_values(stack_render)
     assert values["service"] == {"type": "NodePort", "nodePort": 30080, "port": 80, "targetPort": 3000}
     assert values["persistence"] == {"enabled": False}
+    assert values["deploymentStrategy"] == {"type": "RollingUpdate"}
     render_stack(tmp_path, {"agw_obs_profile": "production"})
     values = grafana_values(tmp_path)
     assert values["service"] == {"type": "ClusterIP", "port": 80, "targetPort": 3000}
     assert values["persistence"] == {"enabled": True, "size": "10Gi"}
+    # a ReadWriteOnce volume cannot move with a rolling update to another node
+    assert values["deploymentStrategy"] == {"type": "Recreate"}
 
 
 def test_image_registry_mirror_reaches_every_chart(tmp_path):

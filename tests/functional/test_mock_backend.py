@@ -125,7 +125,7 @@ def test_backend_and_route_fields(mock_objects):
     assert backend["policies"]["auth"] == {"secretRef": {"name": "mock-openai-auth"}}
     route = mock_objects[("HTTPRoute", "mock-openai")]["spec"]
     assert route["parentRefs"] == [{"group": "gateway.networking.k8s.io", "kind": "Gateway",
-                                    "name": "agentgateway", "namespace": "agentgateway-system"}]
+                                    "name": "agentgateway-proxy", "namespace": "agentgateway-system"}]
     prefix, v1 = route["rules"]
     assert prefix["matches"][0]["path"] == {"type": "PathPrefix", "value": "/openai"}
     assert prefix["filters"][0]["urlRewrite"]["path"] == {"type": "ReplaceFullPath",

@@ -18,7 +18,7 @@ GATEWAY_POD = {
     "__meta_kubernetes_pod_name": "agentgateway-6f7d9c-x2x7q",
     "__meta_kubernetes_pod_phase": "Running",
     "__meta_kubernetes_pod_container_port_number": "15020",
-    "__meta_kubernetes_pod_label_gateway_networking_k8s_io_gateway_name": "agentgateway",
+    "__meta_kubernetes_pod_label_gateway_networking_k8s_io_gateway_name": "agentgateway-proxy",
     "__meta_kubernetes_pod_label_app_kubernetes_io_name": "agentgateway",
 }
 
@@ -26,7 +26,7 @@ GATEWAY_POD = {
 def gateway_metrics(scrape):
     """What a gateway pod's :15020/metrics shows after ``scrape`` scrapes: 10 % of chat answers are 5xx."""
     ok, failed, tokens = 9 * scrape, scrape, 120 * scrape
-    labels = 'gateway="agentgateway-system/agentgateway",route="agentgateway-system/openai",' \
+    labels = 'gateway="agentgateway-system/agentgateway-proxy",route="agentgateway-system/openai",' \
              'backend="agentgateway-system/mock-openai",method="POST",protocol="http",listener="http"'
     genai = 'gen_ai_operation_name="chat",gen_ai_system="openai",gen_ai_request_model="gpt-4o-mini",' \
             'gen_ai_response_model="gpt-4o-mini",route="agentgateway-system/openai",user="alice"'
@@ -88,7 +88,7 @@ def test_rendered_rules_and_scrape_job_on_a_real_prometheus(prometheus_values, p
     active = server.wait_for(gateway_target_up, what="gateway target up")
     assert len(active) == 1, "exactly the gateway pod on port 15020 is kept"
     labels = active[0]["labels"]
-    assert labels["gateway_networking_k8s_io_gateway_name"] == "agentgateway"
+    assert labels["gateway_networking_k8s_io_gateway_name"] == "agentgateway-proxy"
     assert labels["namespace"] == "agentgateway-system"
     assert labels["pod"] == "agentgateway-6f7d9c-x2x7q"
     assert labels["job"] == "agentgateway"

@@ -96,9 +96,11 @@ def test_absent_in_render_mode_removes_the_roles_files(tmp_path):
         ({"gateway_observability_tracing_random_sampling": 1.5},
          ["gateway_observability_tracing_random_sampling", "outside [0, 1]"]),
         ({"agw_obs_loki_enabled": True, "loki_retention_period": "a month"}, ["loki_retention_period"]),
+        # a Gateway named like the controller's release would overwrite the controller's Deployment
+        ({"agw_obs_gateway_name": "agentgateway"}, ["agw_obs_gateway_name", "agentgateway_release_name"]),
     ],
     ids=["node-port", "profile", "retention", "error-ratio", "image-tag", "namespace", "timeout", "selector",
-         "tempo", "grafana", "gateway-sampling", "loki"],
+         "tempo", "grafana", "gateway-sampling", "loki", "gateway-name"],
 )
 def test_bad_input_fails_before_anything_is_written(tmp_path, extra_vars, names):
     out = tmp_path / "r"
@@ -173,7 +175,7 @@ def test_gateway_scrape_job_selects_pods_by_gateway_label_and_port(prometheus_va
     assert job["metrics_path"] == "/metrics"
     keep = {tuple(r["source_labels"]): r["regex"] for r in job["relabel_configs"] if r["action"] == "keep"}
     assert keep == {
-        ("__meta_kubernetes_pod_label_gateway_networking_k8s_io_gateway_name",): "agentgateway",
+        ("__meta_kubernetes_pod_label_gateway_networking_k8s_io_gateway_name",): "agentgateway-proxy",
         ("__meta_kubernetes_pod_container_port_number",): "15020",
     }
     assert {"action": "labelmap", "regex": "__meta_kubernetes_pod_label_(.+)"} in job["relabel_configs"]
@@ -189,7 +191,7 @@ def test_relative_render_dir_is_taken_from_the_current_directory(tmp_path):
 def test_the_demo_models_are_priced_so_cost_metrics_exist(rendered_site):
     """The mock serves, and the traffic role asks for, models the example price catalog knows:
     otherwise agentgateway_gen_ai_client_cost_usd_total never appears and the cost dashboard is empty."""
-    params = load_rendered(rendered_site, "manifests/agentgateway-system/AgentgatewayParameters-agentgateway-observability.yaml")
+    params = load_rendered(rendered_site, "manifests/agentgateway-system/AgentgatewayParameters-agentgateway-proxy-observability.yaml")
     priced = set()
     for catalog in params["spec"]["rawConfig"]["config"]["modelCatalog"]:
         priced |= set(catalog["inline"]["providers"]["openai"]["models"])
