@@ -25,7 +25,7 @@ from support.gateway import (
     rendered_objects,
     seed_raw_configs,
 )
-from support.fixtures import load_rendered, snapshot
+from support.fixtures import assert_rejected_before_writing, load_rendered, snapshot
 from support.schemas import crd_errors, proxy_config_errors
 
 VARIANTS = ("oss", "enterprise")
@@ -198,9 +198,7 @@ def test_the_tutorials_raw_config_fails_the_role_before_anything_is_written(tmp_
 
 def test_out_of_range_sampling_fails_the_role(tmp_path):
     proc = render_gateway(tmp_path, {"gateway_observability_tracing_random_sampling": 1.5}, check=False)
-    assert proc.returncode != 0
-    assert "outside [0, 1]" in proc.stdout and "gateway_observability_tracing_random_sampling" in proc.stdout
-    assert snapshot(tmp_path) == {}
+    assert_rejected_before_writing(proc, tmp_path, "outside [0, 1]", "gateway_observability_tracing_random_sampling")
 
 
 # ---- contract with the prometheus role --------------------------------------------------------

@@ -8,7 +8,7 @@ import re
 import pytest
 import yaml
 
-from support.fixtures import REPO, load_rendered, render_site, run_playbook, snapshot
+from support.fixtures import REPO, assert_rejected_before_writing, load_rendered, render_site, run_playbook, snapshot
 from support.schemas import chart_values_errors
 
 
@@ -104,11 +104,7 @@ def test_absent_in_render_mode_removes_the_roles_files(tmp_path):
 )
 def test_bad_input_fails_before_anything_is_written(tmp_path, extra_vars, names):
     out = tmp_path / "r"
-    proc = render_site(out, extra_vars, check=False)
-    assert proc.returncode != 0
-    for name in names:
-        assert name in proc.stdout, proc.stdout[-3000:]
-    assert not out.exists() or snapshot(out) == {}
+    assert_rejected_before_writing(render_site(out, extra_vars, check=False), out, *names)
 
 
 def test_bad_input_leaves_an_earlier_render_untouched(tmp_path):

@@ -55,6 +55,14 @@ def render_playbook(playbook, render_dir, extra_vars=None, check=True, args=()):
     return run_playbook(playbook, variables, args=args, check=check)
 
 
+def assert_rejected_before_writing(proc, render_dir, *names):
+    """The run failed, its output names each of ``names``, and nothing was written to ``render_dir``."""
+    assert proc.returncode != 0, "the run succeeded:\n%s" % proc.stdout[-3000:]
+    for name in names:
+        assert name in proc.stdout, (name, proc.stdout[-3000:])
+    assert not os.path.exists(render_dir) or snapshot(render_dir) == {}, "files were written before the input was rejected"
+
+
 def render_site(render_dir, extra_vars=None, check=True, args=()):
     """`make render DIR=render_dir ARGS=...`, without make: site.yml in render mode."""
     return render_playbook(REPO / "site.yml", render_dir, extra_vars, check=check, args=args)

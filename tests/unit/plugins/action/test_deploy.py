@@ -16,14 +16,9 @@ from ansible.errors import AnsibleActionFail
 from ansible.playbook.task import Task
 
 from ansible_collections.agentgateway.observability.plugins.action.deploy import ActionModule
+from support import samples
 
-RELEASE = {
-    "release": "prometheus",
-    "namespace": "monitoring",
-    "chart": {"repo": "https://prometheus-community.github.io/helm-charts", "name": "prometheus",
-              "version": "29.27.0"},
-    "values": {"server": {"retention": "2d"}},
-}
+RELEASE = samples.release()
 SECRET = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "admin", "namespace": "monitoring"},
           "stringData": {"password": "s3cret"}}
 ROUTE = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",

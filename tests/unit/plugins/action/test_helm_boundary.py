@@ -20,16 +20,13 @@ from ansible.module_utils.testing import patch_module_args
 from ansible_collections.agentgateway.observability.plugins.plugin_utils import desired_state as ds
 from ansible_collections.kubernetes.core.plugins.modules import helm as helm_module
 from ansible_collections.kubernetes.core.plugins.modules import k8s as k8s_module
+from support import samples
 
-RELEASE = ds.validate_release({
-    "release": "prometheus",
-    "namespace": "monitoring",
-    "chart": {"repo": "https://prometheus-community.github.io/helm-charts", "name": "prometheus",
-              "version": "29.27.0"},
-    "values": {"server": {"retention": "2d", "extraFlags": ["web.enable-remote-write-receiver"]},
-               "serverFiles": {"alerting_rules.yml": {"groups": [{"name": "g", "rules": [
-                   {"alert": "A", "expr": "up == 0", "annotations": {"summary": "{{ $labels.pod }} down"}}]}]}}},
-})
+RELEASE = ds.validate_release(samples.release(values={
+    "server": {"retention": "2d", "extraFlags": ["web.enable-remote-write-receiver"]},
+    "serverFiles": {"alerting_rules.yml": {"groups": [{"name": "g", "rules": [
+        {"alert": "A", "expr": "up == 0", "annotations": {"summary": "{{ $labels.pod }} down"}}]}]}},
+}))
 
 
 class FakeHelm(object):

@@ -6,14 +6,9 @@ import pytest
 import yaml
 
 from ansible_collections.agentgateway.observability.plugins.plugin_utils import desired_state as ds
+from support import samples
 
-RELEASE = {
-    "release": "prometheus",
-    "namespace": "monitoring",
-    "chart": {"repo": "https://prometheus-community.github.io/helm-charts", "name": "prometheus",
-              "version": "29.27.0"},
-    "values": {"server": {"retention": "2d"}},
-}
+RELEASE = samples.release()
 SECRET = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "grafana-admin", "namespace": "monitoring"}}
 CLASS = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass", "metadata": {"name": "agentgateway"}}
 
