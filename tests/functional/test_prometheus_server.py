@@ -125,3 +125,14 @@ def test_rendered_rules_and_scrape_job_on_a_real_prometheus(prometheus_values, p
     alert = server.wait_for(error_alert, what="AgentgatewayHighErrorRatio pending")
     assert alert[0]["state"] == "pending"
     assert alert[0]["labels"]["route"] == "agentgateway-system/openai"
+
+
+def test_the_tests_run_the_charts_prometheus_version(prometheus_factory, promtool):
+    """Every Prometheus-backed test runs 3.14.0, the prometheus chart's appVersion (not a distro build)."""
+    import subprocess  # pylint: disable=import-outside-toplevel
+
+    server = prometheus_factory({"global": {"scrape_interval": "15s"}})
+    assert server.version == "3.14.0"
+    assert server.api("/api/v1/status/buildinfo")["version"] == "3.14.0"
+    out = subprocess.run([promtool, "--version"], capture_output=True, text=True, check=True).stdout
+    assert out.startswith("promtool, version 3.14.0 "), out

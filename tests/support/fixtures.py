@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import pathlib
-import shutil
 import subprocess
 import sys
 
 import pytest
 import yaml
+
+from support.tools import ToolMissing, tool
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 VENV_BIN = pathlib.Path(sys.executable).parent
@@ -104,10 +105,10 @@ def prometheus_values(rendered_site):
 
 
 def _tool(name):
-    path = shutil.which(name)
-    if not path:
-        pytest.fail("%s not found: run `make setup` (Debian package prometheus)" % name)
-    return path
+    try:
+        return tool(name)
+    except ToolMissing as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture(scope="session")

