@@ -9,14 +9,14 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_COLLECTIONS_PATH := $(VENV)/collections
 export ANSIBLE_NOCOLOR := 1
 
-.PHONY: setup test lint sanity pytest render demo clean
+.PHONY: setup test lint sanity pytest molecule render demo clean
 
 ## setup: idempotent; .venv/, Debian java/npm, npm WireMock and helm, the Go-built upstream tools, the collection by FQCN
 setup:
 	@scripts/setup.sh
 
 ## test: setup, then every test layer (this is what .ci/run calls)
-test: setup lint sanity pytest
+test: setup lint sanity pytest molecule
 
 lint: setup
 	yamllint --strict .
@@ -28,6 +28,10 @@ sanity: setup
 
 pytest: setup
 	pytest
+
+## molecule: the scenarios that run here (apiserver: apply mode against a real control plane)
+molecule: setup
+	NO_COLOR=1 PY_COLORS=0 ANSIBLE_FORCE_COLOR=0 molecule test -s apiserver
 
 ## render DIR=/abs/or/relative/dir [ARGS='-e k=v ...']: site.yml in render mode, no cluster contacted
 render: setup

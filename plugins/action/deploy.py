@@ -28,6 +28,7 @@ from ansible_collections.agentgateway.observability.plugins.plugin_utils.desired
     helm_module_args,
     k8s_module_args,
     merge_index,
+    timeout_seconds,
     validate_object,
 )
 
@@ -44,6 +45,8 @@ ARGUMENT_SPEC = {
     "wait": {"type": "bool", "default": True},
     "wait_timeout": {"type": "str", "default": "10m"},
     "atomic": {"type": "bool", "default": True},
+    "chart_mirror": {"type": "str", "default": ""},
+    "helm_binary": {"type": "str", "default": ""},
 }
 
 INDEX_HEADER = "Rendered by agentgateway.observability: every release and object, by role."
@@ -64,6 +67,7 @@ class ActionModule(ActionBase):
                 objects_first=args["objects_first"],
                 objects=args["objects"],
                 remote_manifests=args["remote_manifests"],
+                chart_mirror=args["chart_mirror"],
             )
         except DesiredStateError as exc:
             raise AnsibleActionFail("deploy (role %s): %s" % (args["role"], exc))
@@ -125,57 +129,176 @@ class ActionModule(ActionBase):
 
     # ---- apply outlet ----------------------------------------------------------------------
     def _apply(self, plan, args, task_vars):
-        kube_args = {
-            "kubeconfig": args["kubeconfig"],
-            "context": args["context"],
-            "wait": args["wait"],
-            "wait_timeout": args["wait_timeout"],
-        }
+        """Hand every entry to kubernetes.core, in order; stop at the first failure with its cause.
+
+        present: missing namespaces (managed_namespace), remote manifests, objects_first, releases,
+        objects. absent: the same in reverse, then this role's namespaces, which managed_namespace
+        removes only where the collection created them and nothing else is left in them.
+        Namespace objects go to managed_namespace, never to server-side apply, so a namespace the
+        collection did not create is never taken over (and never removed).
+        Consecutive objects go to kubernetes.core.k8s in one call (one process, one API client).
+        """
+        kube = {"kubeconfig": args["kubeconfig"], "context": args["context"]}
+        kube_wait = dict(kube, wait=args["wait"], wait_timeout=args["wait_timeout"])
         state = args["state"]
-        steps = []
+        namespaces = plan.namespaces()
+
+        entries = []  # ("k8s", object) or ("helm", release), in apply order
         for manifest in plan.remote_manifests:
-            for obj in self._fetch_manifest(manifest):
-                steps.append(("kubernetes.core.k8s", "%s %s" % (obj["kind"], obj["metadata"]["name"]),
-                              k8s_module_args(obj, state=state, **kube_args)))
-        for obj in plan.objects_first:
-            steps.append(("kubernetes.core.k8s", "%s %s" % (obj["kind"], obj["metadata"]["name"]),
-                          k8s_module_args(obj, state=state, **kube_args)))
-        for rel in plan.releases:
-            steps.append(("kubernetes.core.helm", "release %s/%s" % (rel["namespace"], rel["release"]),
-                          helm_module_args(rel, state=state, atomic=args["atomic"], **kube_args)))
-        for obj in plan.objects:
-            steps.append(("kubernetes.core.k8s", "%s %s" % (obj["kind"], obj["metadata"]["name"]),
-                          k8s_module_args(obj, state=state, **kube_args)))
+            entries.extend(("k8s", obj) for obj in self._fetch_manifest(manifest))
+        entries.extend(("k8s", obj) for obj in plan.objects_first if not _is_namespace(obj))
+        entries.extend(("helm", rel) for rel in plan.releases)
+        entries.extend(("k8s", obj) for obj in plan.objects if not _is_namespace(obj))
         if state == "absent":
             # Tear down in reverse: objects that live on top of a release go first.
-            steps.reverse()
+            entries.reverse()
 
-        applied, changed = [], False
-        for module_name, label, module_args in steps:
-            res = self._execute_module(module_name=module_name, module_args=module_args, task_vars=task_vars)
+        steps = []
+        for kind, entry in entries:
+            if kind == "helm":
+                steps.append(("kubernetes.core.helm", ["release %s/%s" % (entry["namespace"], entry["release"])],
+                              helm_module_args(entry, state=state, atomic=args["atomic"],
+                                               binary_path=args["helm_binary"] or None, **kube_wait)))
+                continue
+            module_args = k8s_module_args(entry, state=state, **kube_wait)
+            label = "%s %s" % (entry["kind"], _where(entry))
+            previous = steps[-1] if steps else None
+            if previous and previous[0] == "kubernetes.core.k8s" and _same_call(previous[2], module_args):
+                previous[1].append(label)
+                previous[2]["definition"].append(_definition(module_args, entry))
+            else:
+                steps.append(("kubernetes.core.k8s", [label], _as_batch(module_args, entry)))
+
+        namespace_steps = []
+        for labels, names in _group_by_labels(namespaces):
+            module_args = dict(kube, names=names, state=state, labels=labels,
+                               wait_timeout=timeout_seconds(args["wait_timeout"]) if args["wait"] else 0)
+            namespace_steps.append(("agentgateway.observability.managed_namespace", ["namespaces %s" % ", ".join(names)],
+                                    {k: v for k, v in module_args.items() if v is not None}))
+        steps = namespace_steps + steps if state == "present" else steps + namespace_steps
+
+        applied, diffs, changed, kept = [], [], False, {}
+        want_diff = self._task.diff
+        for module_name, labels, module_args in steps:
+            # kubernetes.core.k8s always runs with diff, so that a write that changed only the API
+            # server's bookkeeping can be told apart from a real change (see _bookkeeping_only).
+            self._task.diff = want_diff or module_name == "kubernetes.core.k8s"
+            try:
+                res = self._execute_module(module_name=module_name, module_args=module_args, task_vars=task_vars)
+            finally:
+                self._task.diff = want_diff
             if res.get("failed"):
+                detail = res.get("msg", "no message")
+                stderr = (res.get("stderr") or "").strip()
+                if stderr and stderr not in detail:
+                    detail = "%s: %s" % (detail, stderr[-2000:])
                 return {
                     "failed": True,
                     "changed": changed,
                     "mode": "apply",
                     "applied": applied,
                     "msg": "%s failed for %s (role %s): %s"
-                    % (module_name, label, plan.role, res.get("msg", "no message")),
+                    % (module_name, _summary(labels), plan.role, detail),
                 }
-            changed = changed or bool(res.get("changed"))
-            applied.append({"module": module_name, "target": label, "changed": bool(res.get("changed"))})
-        return {"changed": changed, "mode": "apply", "applied": applied}
+            results = (res.get("result") or {}).get("results") if len(labels) > 1 else None
+            for index, label in enumerate(labels):
+                one = results[index] if results and index < len(results) else res
+                one_changed = bool(one.get("changed"))
+                if one_changed and module_name == "kubernetes.core.k8s" and _bookkeeping_only(one.get("diff")):
+                    one_changed = False
+                applied.append({"module": module_name, "target": label, "changed": one_changed})
+                changed = changed or one_changed
+                if one_changed and isinstance(one.get("diff"), dict) and one["diff"]:
+                    diff = dict(one["diff"])
+                    diff.setdefault("before_header", label)
+                    diff.setdefault("after_header", label)
+                    diffs.append(diff)
+            kept.update(res.get("kept") or {})
+        out = {"changed": changed, "mode": "apply", "applied": applied, "namespaces": sorted(namespaces)}
+        if kept:
+            out["kept_namespaces"] = kept
+        if diffs and want_diff:
+            out["diff"] = diffs
+        return out
 
     def _fetch_manifest(self, manifest):
+        url = manifest["url"]
         try:
-            body = open_url(manifest["url"], timeout=60, follow_redirects="safe").read()
+            if url.startswith("file://"):
+                with open(url[len("file://"):], "rb") as handle:
+                    body = handle.read()
+            else:
+                body = open_url(url, timeout=60, follow_redirects="safe").read()
             docs = [d for d in yaml.safe_load_all(body) if d]
             return [validate_object(d) for d in docs]
         except Exception as exc:  # pylint: disable=broad-except
             raise AnsibleActionFail(
-                "could not fetch remote manifest %s from %s: %s (air-gapped? mirror it and render instead)"
-                % (manifest["name"], manifest["url"], to_native(exc))
+                "could not read remote manifest %s from %s: %s (air-gapped? point its URL at a mirror or a file:// copy)"
+                % (manifest["name"], url, to_native(exc))
             )
+
+
+# Fields the API server keeps for itself. A server-side apply that changed only these is not a
+# change of the desired state: for example the first re-apply after a controller wrote an object's
+# status (CRDs, ValidatingAdmissionPolicies) re-sorts managedFields and bumps resourceVersion once.
+_BOOKKEEPING = frozenset({"managedFields", "resourceVersion"})
+
+
+def _bookkeeping_only(diff):
+    if not isinstance(diff, dict) or not diff:
+        return False
+    for side in ("before", "after"):
+        part = diff.get(side) or {}
+        if not isinstance(part, dict) or set(part) - {"metadata"}:
+            return False
+        if set(part.get("metadata") or {}) - _BOOKKEEPING:
+            return False
+    return True
+
+
+def _definition(module_args, obj):
+    """The object to apply, or for removal just what names it."""
+    if "definition" in module_args:
+        return module_args["definition"]
+    meta = {"name": obj["metadata"]["name"]}
+    if obj["metadata"].get("namespace"):
+        meta["namespace"] = obj["metadata"]["namespace"]
+    return {"apiVersion": obj["apiVersion"], "kind": obj["kind"], "metadata": meta}
+
+
+def _as_batch(module_args, obj):
+    """k8s arguments that take a list of definitions (removal too: kubernetes.core deletes by definition)."""
+    batch = {k: v for k, v in module_args.items() if k not in ("api_version", "kind", "name", "namespace")}
+    batch["definition"] = [_definition(module_args, obj)]
+    return batch
+
+
+def _same_call(batch, module_args):
+    """True when ``module_args`` differ from the batch's only in the object (same state and wait)."""
+    keys = set(batch) | set(module_args)
+    ignored = {"definition", "api_version", "kind", "name", "namespace"}
+    return all(batch.get(k) == module_args.get(k) for k in keys - ignored)
+
+
+def _summary(labels):
+    return labels[0] if len(labels) == 1 else "%d objects (%s)" % (len(labels), ", ".join(labels))
+
+
+def _is_namespace(obj):
+    return obj["kind"] == "Namespace" and obj["apiVersion"] == "v1"
+
+
+def _where(obj):
+    meta = obj["metadata"]
+    return "%s/%s" % (meta["namespace"], meta["name"]) if meta.get("namespace") else meta["name"]
+
+
+def _group_by_labels(namespaces):
+    """[(labels, [names])] so namespaces that want the same labels share one module call."""
+    groups = {}
+    for name, labels in namespaces.items():
+        groups.setdefault(tuple(sorted(labels.items())), []).append(name)
+    return [(dict(key), names) for key, names in groups.items()]
 
 
 def _read_text(path):

@@ -50,6 +50,7 @@ CLUSTER_SCOPED_KINDS = frozenset(
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 # A pinned chart version: an exact SemVer (optionally with a leading v), never a range or "latest".
+REMOTE_MANIFEST_SCHEMES = ("https://", "http://", "file:///")
 _PINNED_VERSION = re.compile(r"^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$")
 
 
@@ -186,13 +187,40 @@ def validate_remote_manifest(entry):
     entry = plain(entry)
     _require(isinstance(entry, dict), "a remote manifest must be a mapping with name and url")
     _require(
-        isinstance(entry.get("url"), str) and entry["url"].startswith("https://"),
-        "remote manifest %r: 'url' must be an https URL" % (entry.get("name"),),
+        isinstance(entry.get("url"), str) and entry["url"].startswith(REMOTE_MANIFEST_SCHEMES),
+        "remote manifest %r: 'url' must be an https:// URL, an http:// mirror or a file:// path on the controller, got %r"
+        % (entry.get("name"), entry.get("url")),
     )
     _require(bool(entry.get("name")), "remote manifest %r: 'name' is required" % (entry.get("url"),))
     unknown = sorted(set(entry) - {"name", "url", "version"})
     _require(not unknown, "remote manifest %r: unknown keys %s" % (entry.get("name"), ", ".join(unknown)))
     return entry
+
+
+def validate_chart_mirror(mirror):
+    """An air-gapped chart mirror: an http(s) chart repository URL or an oci:// prefix ('' for none)."""
+    mirror = plain(mirror or "")
+    _require(
+        mirror == "" or (mirror.startswith(("https://", "http://", "oci://")) and " " not in mirror),
+        "chart mirror %r must be an http(s):// chart repository URL or an oci:// registry prefix" % (mirror,),
+    )
+    return mirror.rstrip("/")
+
+
+def mirror_release(release, mirror):
+    """``release`` with its chart taken from ``mirror`` (same name and version), and where it came from.
+
+    Every chart is looked up by its name in the one mirror, whatever its public home was.
+    """
+    if not mirror:
+        return release, None
+    chart = release["chart"]
+    upstream = {key: chart[key] for key in ("repo", "oci") if chart.get(key)}
+    new_chart = {"name": chart["name"], "version": chart["version"]}
+    new_chart["oci" if mirror.startswith("oci://") else "repo"] = mirror
+    mirrored = dict(release)
+    mirrored["chart"] = new_chart
+    return mirrored, upstream
 
 
 def release_path(release):
@@ -214,7 +242,7 @@ def object_ref(obj):
 class Plan(object):
     """What one role wants: validated and ordered, ready for either outlet."""
 
-    def __init__(self, role, releases=(), objects_first=(), objects=(), remote_manifests=()):
+    def __init__(self, role, releases=(), objects_first=(), objects=(), remote_manifests=(), chart_mirror=""):
         _require(
             isinstance(role, str) and re.match(r"^[a-z][a-z0-9_]*$", role or ""),
             "'role' must be a role name such as prometheus, got %r" % (role,),
@@ -222,7 +250,13 @@ class Plan(object):
         self.role = role
         self.remote_manifests = [validate_remote_manifest(m) for m in remote_manifests or ()]
         self.objects_first = [validate_object(o) for o in objects_first or ()]
-        self.releases = [validate_release(r) for r in releases or ()]
+        self.chart_mirror = validate_chart_mirror(chart_mirror)
+        self.releases, self.upstream_charts = [], {}
+        for release in releases or ():
+            release, upstream = mirror_release(validate_release(release), self.chart_mirror)
+            self.releases.append(release)
+            if upstream:
+                self.upstream_charts[release_path(release)] = upstream
         self.objects = [validate_object(o) for o in objects or ()]
         seen = {}
         for path, _entry in self.files():
@@ -232,18 +266,36 @@ class Plan(object):
     def files(self):
         """(relative path, index entry) for every file this role renders."""
         for rel in self.releases:
-            yield release_path(rel), {
+            entry = {
                 "role": self.role,
                 "type": "helm_release",
                 "release": rel["release"],
                 "namespace": rel["namespace"],
                 "chart": rel["chart"],
             }
+            if release_path(rel) in self.upstream_charts:
+                entry["mirror_of"] = self.upstream_charts[release_path(rel)]
+            yield release_path(rel), entry
         for phase, objs in (("before_releases", self.objects_first), ("after_releases", self.objects)):
             for obj in objs:
                 entry = {"role": self.role, "type": "manifest", "phase": phase}
                 entry.update(object_ref(obj))
                 yield object_path(obj), entry
+
+    def namespaces(self):
+        """{namespace: labels} of every namespace this role's entries live in, in order of first use.
+
+        Namespace objects of the role contribute their labels; other namespaces get none.
+        """
+        found = {}
+        for obj in self.objects_first + self.objects:
+            if obj["kind"] == "Namespace" and obj["apiVersion"] == "v1":
+                found.setdefault(obj["metadata"]["name"], {}).update(obj["metadata"].get("labels") or {})
+        for entry in self.releases + self.objects_first + self.objects:
+            namespace = entry.get("namespace") or (entry.get("metadata") or {}).get("namespace")
+            if namespace:
+                found.setdefault(namespace, {})
+        return found
 
     def documents(self):
         """{relative path: file text} for every file this role renders (index excluded)."""
@@ -295,8 +347,13 @@ def merge_index(existing, plan, present=True):
 
 
 def helm_module_args(release, state="present", kubeconfig=None, context=None, wait=True, wait_timeout="10m",
-                     atomic=True):
-    """Arguments for kubernetes.core.helm for one validated release."""
+                     atomic=True, binary_path=None):
+    """Arguments for kubernetes.core.helm for one validated release.
+
+    The namespace exists already (the deploy path creates missing ones, labelled, so that removal
+    knows which it created), so Helm never creates one. Helm 3's --atomic implies --wait, so a
+    release is atomic only when waiting is on.
+    """
     chart = release["chart"]
     args = {
         "name": release["release"],
@@ -310,13 +367,15 @@ def helm_module_args(release, state="present", kubeconfig=None, context=None, wa
                 "chart_ref": chart["name"] if chart.get("repo") else "%s/%s" % (chart["oci"].rstrip("/"), chart["name"]),
                 "chart_version": chart["version"],
                 "release_values": release["values"],
-                "create_namespace": True,
-                "atomic": atomic,
+                "create_namespace": False,
+                "atomic": bool(atomic and wait),
                 "wait_timeout": wait_timeout,
             }
         )
         if chart.get("repo"):
             args["chart_repo_url"] = chart["repo"]
+    if binary_path:
+        args["binary_path"] = binary_path
     if kubeconfig:
         args["kubeconfig"] = kubeconfig
     if context:
@@ -325,10 +384,16 @@ def helm_module_args(release, state="present", kubeconfig=None, context=None, wa
 
 
 def k8s_module_args(obj, state="present", kubeconfig=None, context=None, wait=True, wait_timeout="10m"):
-    """Arguments for kubernetes.core.k8s for one validated object (server-side apply)."""
-    args = {"state": state, "wait": wait, "wait_timeout": _timeout_seconds(wait_timeout)}
+    """Arguments for kubernetes.core.k8s for one validated object (server-side apply).
+
+    A CustomResourceDefinition is always waited for until it is Established, whatever ``wait``
+    says: the API server does that on its own (no node needed), and objects of its kinds follow.
+    """
+    args = {"state": state, "wait": wait, "wait_timeout": timeout_seconds(wait_timeout)}
     if state == "present":
         args.update({"definition": obj, "apply": True, "server_side_apply": {"field_manager": FIELD_MANAGER}})
+        if obj["kind"] == "CustomResourceDefinition":
+            args.update({"wait": True, "wait_condition": {"type": "Established", "status": "True"}})
     else:
         args.update(
             {
@@ -349,7 +414,7 @@ def k8s_module_args(obj, state="present", kubeconfig=None, context=None, wait=Tr
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
 
-def _timeout_seconds(duration):
+def timeout_seconds(duration):
     """'10m' -> 600: kubernetes.core.k8s takes seconds, kubernetes.core.helm a Go duration."""
     match = _DURATION.match(str(duration))
     _require(bool(match and any(match.groups())), "wait_timeout must look like 90s, 5m or 1h, got %r" % (duration,))

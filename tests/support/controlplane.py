@@ -148,12 +148,14 @@ def _spawn(argv, log_path):
 
 
 def _alive(pid, binary):
-    """True when ``pid`` runs and is still ``binary`` (a recycled PID is not ours to stop)."""
+    """True when ``pid`` runs (not a zombie) and is still ``binary`` (a recycled PID is not ours to stop)."""
     try:
-        cmdline = pathlib.Path("/proc/%d/cmdline" % pid).read_bytes().split(b"\0")[0].decode()
+        stat = pathlib.Path("/proc/%d/stat" % pid).read_text()
     except (OSError, ValueError):
         return False
-    return os.path.basename(cmdline) == os.path.basename(binary)
+    # "<pid> (<comm>) <state> ...": comm is the program name, cut to 15 characters by the kernel.
+    comm, state = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:][:1]
+    return state != "Z" and comm == os.path.basename(binary)[:15]
 
 
 def stop_pid(pid, binary, timeout=15.0):

@@ -110,9 +110,13 @@ def apply(args, results=None, **kwargs):
 def test_apply_hands_each_entry_to_kubernetes_core_in_order():
     result, calls = apply({"role": "grafana", "objects_first": [SECRET], "releases": [RELEASE], "objects": [ROUTE],
                            "kubeconfig": "/home/u/.kube/kind", "context": "kind-agw", "wait_timeout": "5m"})
-    assert [c[0] for c in calls] == ["kubernetes.core.k8s", "kubernetes.core.helm", "kubernetes.core.k8s"]
-    secret_args, helm_args, route_args = (c[1] for c in calls)
-    assert secret_args["definition"] == SECRET
+    assert [c[0] for c in calls] == ["agentgateway.observability.managed_namespace", "kubernetes.core.k8s", "kubernetes.core.helm",
+                                     "kubernetes.core.k8s"]
+    ns_args, secret_args, helm_args, route_args = (c[1] for c in calls)
+    # The namespaces come first, from the collection's own module (creates missing ones, labelled).
+    assert ns_args["state"] == "present" and ns_args["names"] == ["monitoring", "agentgateway-system"]
+    assert ns_args["kubeconfig"] == "/home/u/.kube/kind" and ns_args["context"] == "kind-agw"
+    assert secret_args["definition"] == [SECRET]
     assert secret_args["apply"] is True and secret_args["server_side_apply"]["field_manager"]
     assert secret_args["kubeconfig"] == "/home/u/.kube/kind" and secret_args["context"] == "kind-agw"
     assert secret_args["wait_timeout"] == 300
@@ -122,8 +126,8 @@ def test_apply_hands_each_entry_to_kubernetes_core_in_order():
     assert helm_args["chart_version"] == "29.27.0"
     assert helm_args["release_values"] == {"server": {"retention": "2d"}}
     assert helm_args["wait"] is True and helm_args["atomic"] is True and helm_args["wait_timeout"] == "5m"
-    assert helm_args["create_namespace"] is True
-    assert route_args["definition"] == ROUTE
+    assert helm_args["create_namespace"] is False, "namespaces are created by managed_namespace, never by helm"
+    assert route_args["definition"] == [ROUTE]
     assert result["changed"] is True and result["mode"] == "apply"
     assert [a["module"] for a in result["applied"]] == [c[0] for c in calls]
 
@@ -131,26 +135,29 @@ def test_apply_hands_each_entry_to_kubernetes_core_in_order():
 def test_apply_absent_removes_in_reverse_order():
     _result, calls = apply({"role": "grafana", "state": "absent", "objects_first": [SECRET], "releases": [RELEASE],
                             "objects": [ROUTE]})
-    assert [(c[0], c[1].get("kind") or c[1].get("name")) for c in calls] == [
+    assert [(c[0], c[1]["definition"][0]["kind"] if "definition" in c[1] else c[1].get("name")) for c in calls] == [
         ("kubernetes.core.k8s", "HTTPRoute"),
         ("kubernetes.core.helm", "prometheus"),
         ("kubernetes.core.k8s", "Secret"),
+        ("agentgateway.observability.managed_namespace", None),
     ]
     assert calls[1][1]["release_state"] == "absent"
-    assert all(c[1]["state"] == "absent" for c in (calls[0], calls[2]))
+    assert all(c[1]["state"] == "absent" for c in (calls[0], calls[2], calls[3]))
+    assert calls[3][1]["names"] == ["monitoring", "agentgateway-system"], "namespaces are looked at last"
 
 
 def test_apply_stops_at_the_first_failure_and_names_it():
     result, calls = apply({"role": "grafana", "objects_first": [SECRET], "releases": [RELEASE], "objects": [ROUTE]},
-                          results={2: {"failed": True, "msg": "UPGRADE FAILED: timed out"}})
-    assert len(calls) == 2, "nothing after the failing release is applied"
+                          results={3: {"failed": True, "msg": "UPGRADE FAILED: timed out"}})
+    assert len(calls) == 3, "nothing after the failing release is applied"
     assert result["failed"] is True
     assert "kubernetes.core.helm failed for release monitoring/prometheus (role grafana)" in result["msg"]
     assert "timed out" in result["msg"]
 
 
 def test_apply_without_changes_reports_no_change():
-    result, _calls = apply({"role": "prometheus", "releases": [RELEASE]}, results={1: {"changed": False}})
+    result, _calls = apply({"role": "prometheus", "releases": [RELEASE]},
+                           results={1: {"changed": False}, 2: {"changed": False}})
     assert result["changed"] is False
 
 
@@ -165,5 +172,48 @@ def test_apply_fetches_remote_manifests_first(monkeypatch):
     _result, calls = apply({"role": "agentgateway", "releases": [RELEASE],
                             "remote_manifests": [{"name": "gateway-api", "url": "https://example.test/std.yaml"}]})
     assert opened == ["https://example.test/std.yaml"]
-    assert [c[0] for c in calls] == ["kubernetes.core.k8s", "kubernetes.core.helm"]
-    assert calls[0][1]["definition"]["kind"] == "CustomResourceDefinition"
+    assert [c[0] for c in calls] == ["agentgateway.observability.managed_namespace", "kubernetes.core.k8s", "kubernetes.core.helm"]
+    crd_args = calls[1][1]
+    assert [d["kind"] for d in crd_args["definition"]] == ["CustomResourceDefinition"]
+    # Objects of a CRD's kinds follow it, so it is waited for until Established even when waiting is off.
+    assert crd_args["wait"] is True and crd_args["wait_condition"] == {"type": "Established", "status": "True"}
+
+
+def test_consecutive_objects_share_one_k8s_call_and_each_is_reported():
+    other = dict(ROUTE, metadata=dict(ROUTE["metadata"], name="second"))
+    result, calls = apply({"role": "mock_backend", "objects": [ROUTE, other]},
+                          results={2: {"changed": True, "result": {"results": [{"changed": False},
+                                                                               {"changed": True}]}}})
+    assert [c[0] for c in calls] == ["agentgateway.observability.managed_namespace", "kubernetes.core.k8s"]
+    assert [d["metadata"]["name"] for d in calls[1][1]["definition"]] == [ROUTE["metadata"]["name"], "second"]
+    assert [(a["target"].split("/")[-1], a["changed"]) for a in result["applied"][1:]] == [
+        (ROUTE["metadata"]["name"], False), ("second", True)]
+
+
+def test_removal_by_definition_names_each_object_only():
+    _result, calls = apply({"role": "mock_backend", "state": "absent", "objects": [ROUTE, SECRET]})
+    k8s = calls[0][1]
+    assert k8s["state"] == "absent"
+    assert [sorted(d) for d in k8s["definition"]] == [["apiVersion", "kind", "metadata"]] * 2
+    assert all("spec" not in d and "stringData" not in d for d in k8s["definition"])
+
+
+def test_a_write_of_the_api_servers_bookkeeping_only_is_not_a_change():
+    """Seen on kube-apiserver 1.36: the first re-apply after a status controller wrote an object
+    re-sorts managedFields and bumps resourceVersion; nothing the collection asked for changed."""
+    bookkeeping = {"before": {"metadata": {"managedFields": [{"manager": "a"}], "resourceVersion": "286"}},
+                   "after": {"metadata": {"managedFields": [{"manager": "b"}], "resourceVersion": "320"}}}
+    real = {"before": {"metadata": {"resourceVersion": "1"}, "spec": {"a": 1}},
+            "after": {"metadata": {"resourceVersion": "2"}, "spec": {"a": 2}}}
+    label_change = {"before": {"metadata": {"labels": {"a": "1"}}}, "after": {"metadata": {"labels": {"a": "2"}}}}
+    created = {"before": {}, "after": {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}}}
+    results = {2: {"changed": True, "result": {"results": [
+        {"changed": True, "diff": bookkeeping}, {"changed": True, "diff": real},
+        {"changed": True, "diff": label_change}, {"changed": True, "diff": created}]}}}
+    objs = [dict(ROUTE, metadata=dict(ROUTE["metadata"], name=n)) for n in ("a", "b", "c", "d")]
+    result, _calls = apply({"role": "mock_backend", "objects": objs}, results=results)
+    assert [a["changed"] for a in result["applied"][1:]] == [False, True, True, True]
+    assert result["changed"] is True
+    only, _calls = apply({"role": "mock_backend", "objects": objs[:1]},
+                         results={1: {"changed": False}, 2: {"changed": True, "diff": bookkeeping}})
+    assert only["changed"] is False

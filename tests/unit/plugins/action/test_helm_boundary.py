@@ -80,8 +80,9 @@ def test_install_command_carries_version_repo_wait_atomic_and_the_values(tmp_pat
     command, env = upgrade[0]
     assert " upgrade -i --reset-values " in command
     for flag in ("--version=29.27.0", "--repo=https://prometheus-community.github.io/helm-charts", "--atomic",
-                 "--wait", "--timeout 7m", "--create-namespace", "prometheus 'prometheus'"):
+                 "--wait", "--timeout 7m", "prometheus 'prometheus'"):
         assert flag in command, (flag, command)
+    assert "--create-namespace" not in command, "the deploy path creates namespaces itself, labelled"
     # namespace, context and kubeconfig reach helm through its environment
     assert env["HELM_NAMESPACE"] == "monitoring"
     assert env["HELM_KUBECONTEXT"] == "kind-agw"

@@ -141,13 +141,50 @@ def test_helm_arguments_for_a_repository_chart():
         "chart_repo_url": "https://prometheus-community.github.io/helm-charts",
         "chart_version": "29.27.0",
         "release_values": {"server": {"retention": "2d"}},
-        "create_namespace": True,
+        "create_namespace": False,
         "atomic": True,
         "wait": True,
         "wait_timeout": "10m",
         "kubeconfig": "/k",
         "context": "kind-agw",
     }
+
+
+def test_a_release_is_atomic_only_when_waiting():
+    """Helm 3's --atomic implies --wait: without waiting (no nodes, or the user's choice) it must be off."""
+    rel = ds.validate_release(RELEASE)
+    assert ds.helm_module_args(rel, wait=False, atomic=True)["atomic"] is False
+    assert ds.helm_module_args(rel, wait=True, atomic=False)["atomic"] is False
+    assert ds.helm_module_args(rel, binary_path="/opt/helm3")["binary_path"] == "/opt/helm3"
+
+
+def test_a_chart_mirror_replaces_every_public_home_and_the_index_says_which():
+    oci = with_chart(oci="oci://cr.agentgateway.dev/charts", name="agentgateway", version="v1.4.1")
+    plan = ds.Plan("agentgateway", releases=[RELEASE, dict(oci, release="agw")],
+                   chart_mirror="http://charts.internal:8080/mirror/")
+    assert [r["chart"] for r in plan.releases] == [
+        {"repo": "http://charts.internal:8080/mirror", "name": "prometheus", "version": "29.27.0"},
+        {"repo": "http://charts.internal:8080/mirror", "name": "agentgateway", "version": "v1.4.1"},
+    ]
+    entries = {e["release"]: e for e in plan.index_entries()}
+    assert entries["prometheus"]["mirror_of"] == {"repo": "https://prometheus-community.github.io/helm-charts"}
+    assert entries["agw"]["mirror_of"] == {"oci": "oci://cr.agentgateway.dev/charts"}
+    as_oci = ds.Plan("x", releases=[RELEASE], chart_mirror="oci://registry.internal/charts")
+    assert as_oci.releases[0]["chart"] == {"oci": "oci://registry.internal/charts", "name": "prometheus",
+                                           "version": "29.27.0"}
+    assert "mirror_of" not in ds.Plan("x", releases=[RELEASE]).index_entries()[0]
+
+
+@pytest.mark.parametrize("mirror", ["charts.internal", "ftp://x", "https://a b"])
+def test_a_chart_mirror_must_be_a_repository_url_or_an_oci_prefix(mirror):
+    with pytest.raises(ds.DesiredStateError, match="chart mirror"):
+        ds.Plan("x", releases=[RELEASE], chart_mirror=mirror)
+
+
+def test_namespaces_of_a_plan_with_the_labels_of_its_namespace_objects():
+    ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "gw", "labels": {"team": "a"}}}
+    plan = ds.Plan("x", releases=[RELEASE], objects_first=[ns, SECRET])
+    assert plan.namespaces() == {"gw": {"team": "a"}, "monitoring": {}}
 
 
 def test_helm_arguments_for_an_oci_chart_and_for_removal():

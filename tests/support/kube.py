@@ -1,0 +1,54 @@
+"""Pytest fixtures for apply mode: the real control plane (tests/support/controlplane.py), its
+snapshots, and site.yml run against it."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from support.cluster_snapshot import snapshot
+from support.controlplane import ControlPlane
+from support.fixtures import run_playbook, REPO
+from support.tools import ToolMissing, tool
+
+
+@pytest.fixture(scope="session")
+def controlplane(tmp_path_factory):
+    """etcd + kube-apiserver + kube-controller-manager v1.36.1 for this test session (per xdist worker)."""
+    try:
+        tool("kube-apiserver")
+    except ToolMissing as exc:
+        pytest.fail(str(exc))
+    plane = ControlPlane(tmp_path_factory.mktemp("controlplane"))
+    try:
+        plane.start()
+    except Exception:
+        plane.stop()
+        raise
+    yield plane
+    plane.stop()
+
+
+@pytest.fixture
+def cluster_snapshot(controlplane):
+    """``take()`` returns the set of objects in the control plane (see support.cluster_snapshot)."""
+    def take():
+        return snapshot(str(controlplane.kubeconfig_path))
+    return take
+
+
+def apply_site(kubeconfig, extra_vars=None, args=(), check=True, playbook="site.yml"):
+    """site.yml in apply mode against ``kubeconfig``, waiting off (no node runs pods)."""
+    variables = {"agw_obs_kubeconfig": str(kubeconfig), "agw_obs_wait": False, "traffic_enabled": False,
+                 "agw_obs_helm_binary": tool("helm")}
+    variables.update(extra_vars or {})
+    return run_playbook(REPO / playbook, variables, args=args, check=check)
+
+
+def kubeconfig_with(path, source, **changes):
+    """Write a copy of kubeconfig ``source`` to ``path`` with its cluster's server (or more) changed."""
+    config = yaml.safe_load(open(source, encoding="utf-8"))
+    if "server" in changes:
+        config["clusters"][0]["cluster"]["server"] = changes["server"]
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
