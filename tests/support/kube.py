@@ -52,3 +52,23 @@ def kubeconfig_with(path, source, **changes):
         config["clusters"][0]["cluster"]["server"] = changes["server"]
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     return path
+
+
+@pytest.fixture(scope="session")
+def test_chart_repo(tmp_path_factory):
+    """The local repository of TEST charts (support.chartrepo), serving every chart the site installs."""
+    from support import chartrepo  # pylint: disable=import-outside-toplevel
+
+    directory = tmp_path_factory.mktemp("charts")
+    state = chartrepo.up(directory)
+    yield state
+    chartrepo.down(directory)
+
+
+def helm(kubeconfig, *args):
+    """Run the real helm against ``kubeconfig``; return its stdout."""
+    import subprocess  # pylint: disable=import-outside-toplevel
+
+    proc = subprocess.run([tool("helm"), "--kubeconfig", str(kubeconfig)] + list(args),
+                          capture_output=True, text=True, check=True)
+    return proc.stdout
