@@ -48,9 +48,10 @@ options:
 attributes:
   check_mode:
     support: full
-    details: Read-only; runs the same checks in check mode.
+    description: Read-only; runs the same checks in check mode.
   diff_mode:
     support: none
+    description: Nothing to show a diff of.
 notes:
   - Runs where the kubernetes.core modules run (the controller for this collection's roles).
   - The Helm range follows kubernetes.core 6.2, which ansible 12.3.0 ships. Helm 4 support arrived in

@@ -53,9 +53,10 @@ options:
 attributes:
   check_mode:
     support: full
-    details: Reports what it would create or remove, and changes nothing.
+    description: Reports what it would create or remove, and changes nothing.
   diff_mode:
     support: none
+    description: Nothing to show a diff of.
 notes:
   - Namespace removal is finished by the namespace controller of kube-controller-manager, which deletes what
     is left (for example Pods of removed Deployments) before the namespace goes.
@@ -154,8 +155,8 @@ def ensure_absent(module, client, core, names, timeout):
             continue
         leftovers = namespace_leftovers(client, name, timeout)
         if leftovers:
-            kept[name] = "holds %s" % ", ".join(leftovers[:10]) + (" and %d more" % (len(leftovers) - 10)
-                                                                     if len(leftovers) > 10 else "")
+            more = " and %d more" % (len(leftovers) - 10) if len(leftovers) > 10 else ""
+            kept[name] = "holds %s%s" % (", ".join(leftovers[:10]), more)
             continue
         removed.append(name)
         if not module.check_mode:

@@ -75,6 +75,8 @@ def build(directory, charts, helm=None):
             chart_dir = pathlib.Path(work, name)
             shutil.copytree(TEMPLATE, chart_dir)
             (chart_dir / "README.md").unlink()
+            for template in (chart_dir / "templates").glob("*.gotmpl"):  # kept out of the YAML linters
+                template.rename(template.with_suffix(""))
             (chart_dir / "Chart.yaml").write_text(yaml.safe_dump({
                 "apiVersion": "v2",
                 "name": name,
@@ -125,7 +127,7 @@ def down(directory):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("action", choices=["up", "down"])
     parser.add_argument("--dir", required=True)
     args = parser.parse_args(argv)

@@ -131,8 +131,8 @@ def kubeconfig(server, pki, context=CONTEXT):
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{"name": context, "cluster": {"server": server, "certificate-authority-data": b64(pki["ca_crt"])}}],
-        "users": [{"name": context + "-admin", "user": {"client-certificate-data": b64(pki["admin_crt"]),
-                                                         "client-key-data": b64(pki["admin_key"])}}],
+        "users": [{"name": context + "-admin",
+                   "user": {"client-certificate-data": b64(pki["admin_crt"]), "client-key-data": b64(pki["admin_key"])}}],
         "contexts": [{"name": context, "context": {"cluster": context, "user": context + "-admin"}}],
         "current-context": context,
     }
@@ -319,7 +319,7 @@ def _http_ok(url):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("action", choices=["start", "stop", "status"])
     parser.add_argument("--dir", required=True, help="working folder: certificates, data, logs, kubeconfig, PIDs")
     args = parser.parse_args(argv)
