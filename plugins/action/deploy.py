@@ -92,7 +92,10 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail("deploy (role %s): %s" % (plan.role, exc))
 
         desired = plan.documents() if present else {}
-        desired[INDEX_FILE] = dump_yaml(index, header=INDEX_HEADER)
+        if index["entries"] or existing is None and present:
+            desired[INDEX_FILE] = dump_yaml(index, header=INDEX_HEADER)
+        elif existing is not None:
+            stale = list(stale) + [INDEX_FILE]  # nothing is rendered any more: the index goes too
 
         changed_files, diffs = [], []
         for rel_path in sorted(desired):

@@ -8,7 +8,8 @@ import re
 import pytest
 import yaml
 
-from support.fixtures import REPO, assert_rejected_before_writing, load_rendered, render_site, run_playbook, snapshot
+from support.fixtures import (REPO, assert_rejected_before_writing, load_rendered, render_playbook, render_site, run_playbook,
+                              snapshot)
 from support.schemas import chart_values_errors
 
 
@@ -70,12 +71,22 @@ def test_a_changed_setting_rewrites_only_that_file(tmp_path):
     assert "+    retention: 7d" in proc.stdout
 
 
-def test_absent_in_render_mode_removes_the_roles_files(tmp_path):
+def test_cleanup_in_render_mode_removes_exactly_what_the_site_rendered(tmp_path):
+    """playbooks/cleanup.yml on a render directory: the files it removes are the files the site wrote."""
+    (tmp_path / "NOTES.md").write_text("the team's own file\n", encoding="utf-8")
+    before = set(snapshot(tmp_path))
     render_site(tmp_path)
-    render_site(tmp_path, {"agw_obs_state": "absent"})
-    index = load_rendered(tmp_path, "index.yaml")
-    assert index["entries"] == []
-    assert set(snapshot(tmp_path)) == {"index.yaml"}
+    created = set(snapshot(tmp_path)) - before
+    assert len(created) > 15 and "index.yaml" in created
+    rendered = {e["path"] for e in load_rendered(tmp_path, "index.yaml")["entries"] if e.get("path")}
+    assert rendered | {"index.yaml"} == created
+    proc = render_playbook(REPO / "playbooks" / "cleanup.yml", tmp_path)
+    removed = created - set(snapshot(tmp_path))
+    assert removed == created
+    assert set(snapshot(tmp_path)) == before == {"NOTES.md"}
+    assert not any(p.is_dir() for p in tmp_path.iterdir()), "empty folders are pruned"
+    again = render_playbook(REPO / "playbooks" / "cleanup.yml", tmp_path)
+    assert recap(again.stdout)["changed"] == 0 and recap(proc.stdout)["changed"] > 0
 
 
 @pytest.mark.parametrize(
