@@ -95,8 +95,8 @@ options:
     default: false
   settings:
     description:
-      - The role variables that name its releases, namespaces, charts and objects, as
-        C({variable: value}). Error messages name the variables whose value they quote, and
+      - The role variables that name its releases, namespaces, charts and objects, as a mapping of
+        variable name to value. Error messages name the variables whose value they quote, and
         RV(claims) records which variables name each entry.
     type: dict
     default: {}
