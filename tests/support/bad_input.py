@@ -45,8 +45,8 @@ CASES = [
     pytest.param({"agentgateway_gateway_api_url": "http://mirror.example.internal/standard-install.yaml"},
                  ["agentgateway_gateway_api_url"], id="remote-manifest-url"),
     # values: a mapping (the roles' argument specs refuse anything else, naming the variable)
-    pytest.param({"prometheus_extra_values": "server: {retention: 1d}"}, ["'prometheus_extra_values' is of type str",
-                                                                           "dict"], id="values-string"),
+    pytest.param({"prometheus_extra_values": "server: {retention: 1d}"},
+                 ["'prometheus_extra_values' is of type str", "dict"], id="values-string"),
     pytest.param({"grafana_extra_values": ["adminPassword"]}, ["'grafana_extra_values' is of type list"],
                  id="values-list"),
     # two entries of one role on one path

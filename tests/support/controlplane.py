@@ -144,7 +144,7 @@ def _spawn(argv, log_path):
         proc = subprocess.Popen(  # pylint: disable=consider-using-with
             argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
         )
-    # Popen can return while the child is still inside execve: /proc/<pid>/cmdline then shows the
+    # Popen can return while the child is still inside execve: /proc/<pid> then shows the
     # Python that forked it, and _alive() would take the process for dead (seen on a loaded machine).
     deadline = time.monotonic() + 10.0
     while not _alive(proc.pid, argv[0]) and proc.poll() is None and time.monotonic() < deadline:
