@@ -41,9 +41,9 @@ CASES = [
                  id="service-name"),
     pytest.param({"gateway_observability_policy_name": "Policy"}, ["gateway_observability_policy_name"],
                  id="custom-resource-name"),
-    # remote manifests: https URLs
-    pytest.param({"agentgateway_gateway_api_url": "http://mirror.example.internal/standard-install.yaml"},
-                 ["agentgateway_gateway_api_url"], id="remote-manifest-url"),
+    # remote manifests: https://, an http:// mirror or a file:/// copy
+    pytest.param({"agentgateway_gateway_api_url": "ftp://mirror.example.internal/standard-install.yaml"},
+                 ["agentgateway_gateway_api_url must be", "file:///"], id="remote-manifest-url"),
     # values: a mapping (the roles' argument specs refuse anything else, naming the variable)
     pytest.param({"prometheus_extra_values": "server: {retention: 1d}"},
                  ["'prometheus_extra_values' is of type str", "dict"], id="values-string"),
