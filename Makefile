@@ -9,7 +9,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_COLLECTIONS_PATH := $(VENV)/collections
 export ANSIBLE_NOCOLOR := 1
 
-.PHONY: setup test lint sanity pytest molecule render demo clean
+.PHONY: setup test lint sanity pytest molecule render demo clean schemas
 
 ## setup: idempotent; .venv/, Debian java/npm, npm WireMock and helm, the Go-built upstream tools, the collection by FQCN
 setup:
@@ -27,11 +27,19 @@ sanity: setup
 	@scripts/sanity.sh
 
 pytest: setup
+	python3 scripts/schemas.py --if-missing
 	pytest
 
 ## molecule: the scenarios that run here (apiserver: apply mode against a real control plane)
 molecule: setup
+	python3 scripts/schemas.py --if-missing
 	NO_COLOR=1 PY_COLORS=0 ANSIBLE_FORCE_COLOR=0 molecule test -s apiserver
+
+## schemas: download the pinned upstream schemas (sha256-checked) into .cache/schemas; the tests use
+## AGW_OBS_SCHEMAS_DIR or the upstream schemas folder beside the checkout instead when there.
+## AGW_OBS_SCHEMAS_MIRROR=<base URL> fetches <base>/<path> (air-gapped mirror)
+schemas:
+	python3 scripts/schemas.py
 
 ## render DIR=/abs/or/relative/dir [ARGS='-e k=v ...']: site.yml in render mode, no cluster contacted
 render: setup

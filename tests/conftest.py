@@ -7,9 +7,13 @@ import pathlib
 
 import pytest
 
+from support.schemas import SchemasError, locate_schemas
+
 REPO = pathlib.Path(__file__).resolve().parent.parent
-# The steering repo's shared/ folder sits beside the checkout (locally and in CI).
-SHARED = pathlib.Path(os.environ.get("AGW_OBS_SHARED_DIR", REPO.parent / "shared"))
+# The tutorial the collection started from (its wrong values are guarded by tests). It sits in the
+# folder beside the checkout that also holds the upstream schemas; a plain clone does not have it.
+SEED_TUTORIAL = pathlib.Path(
+    os.environ.get("AGW_OBS_SEED_TUTORIAL", REPO.parent / "shared" / "seed" / "observability-stack-blog.md"))
 
 pytest_plugins = [
     "support.fixtures",
@@ -27,7 +31,18 @@ def repo_root():
 
 
 @pytest.fixture(scope="session")
-def shared_dir():
-    if not (SHARED / "schemas").is_dir():
-        pytest.fail("upstream schemas not found at %s (set AGW_OBS_SHARED_DIR)" % SHARED)
-    return SHARED
+def schemas_dir():
+    """The pinned upstream schemas (CRDs, proxy config, chart values): see scripts/schemas.py."""
+    try:
+        return locate_schemas()
+    except SchemasError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def seed_tutorial():
+    """The tutorial's text, for the tests that prove its invented settings are refused."""
+    if not SEED_TUTORIAL.is_file():
+        pytest.skip("the seed tutorial is not beside this checkout (%s; set AGW_OBS_SEED_TUTORIAL): "
+                    "it is not published with the collection" % SEED_TUTORIAL)
+    return SEED_TUTORIAL

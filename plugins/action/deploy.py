@@ -20,6 +20,12 @@ from ansible.module_utils.common.text.converters import to_native
 from ansible.module_utils.urls import open_url
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.agentgateway.observability.plugins.plugin_utils.claims import (
+    check_claims,
+    claims_hint,
+    plan_claims,
+    settings_hint,
+)
 from ansible_collections.agentgateway.observability.plugins.plugin_utils.desired_state import (
     INDEX_FILE,
     DesiredStateError,
@@ -47,6 +53,9 @@ ARGUMENT_SPEC = {
     "atomic": {"type": "bool", "default": True},
     "chart_mirror": {"type": "str", "default": ""},
     "helm_binary": {"type": "str", "default": ""},
+    "validate_only": {"type": "bool", "default": False},
+    "settings": {"type": "dict", "default": {}},
+    "claimed": {"type": "dict", "default": {}},
 }
 
 INDEX_HEADER = "Rendered by agentgateway.observability: every release and object, by role."
@@ -70,13 +79,32 @@ class ActionModule(ActionBase):
                 chart_mirror=args["chart_mirror"],
             )
         except DesiredStateError as exc:
-            raise AnsibleActionFail("deploy (role %s): %s" % (args["role"], exc))
+            raise AnsibleActionFail("deploy (role %s): %s%s" % (args["role"], exc, settings_hint(args["settings"], str(exc))))
 
-        if args["render_dir"]:
+        if args["validate_only"]:
+            result.update(self._validate(plan, args))
+        elif args["render_dir"]:
             result.update(self._render(plan, args))
         else:
             result.update(self._apply(plan, args, task_vars))
         return result
+
+    # ---- validate only: every check of both outlets, nothing written or applied --------------
+    def _validate(self, plan, args):
+        claims = plan_claims(plan, args["settings"])
+        try:
+            check_claims(claims, args["claimed"])
+        except DesiredStateError as exc:
+            raise AnsibleActionFail("deploy (role %s): %s" % (plan.role, exc))
+        if args["render_dir"]:
+            if not os.path.isabs(args["render_dir"]):
+                raise AnsibleActionFail("render_dir must be an absolute path, got %r" % args["render_dir"])
+            try:  # what the render outlet checks against the index of an earlier render
+                merge_index(_read_yaml(os.path.join(args["render_dir"], INDEX_FILE)), plan,
+                            present=args["state"] == "present")
+            except DesiredStateError as exc:
+                raise AnsibleActionFail("deploy (role %s): %s%s" % (plan.role, exc, claims_hint(claims, str(exc))))
+        return {"changed": False, "mode": "validate", "files": sorted(claims), "claims": claims}
 
     # ---- render outlet ---------------------------------------------------------------------
     def _render(self, plan, args):

@@ -11,6 +11,7 @@ from ansible_collections.agentgateway.observability.plugins.plugin_utils.desired
 from ansible_collections.agentgateway.observability.plugins.plugin_utils.prometheus_config import (
     PrometheusConfigError,
     alerting_rules,
+    chart_pods_job_discovery,
     gateway_scrape_job,
     recording_rules,
 )
@@ -23,6 +24,13 @@ def prometheus_gateway_scrape_job(job_name, namespaces, pod_labels, port, metric
                                   metrics_path=str(metrics_path), scrape_interval=scrape_interval or None)
     except (PrometheusConfigError, TypeError, ValueError) as exc:
         raise AnsibleFilterError("prometheus_gateway_scrape_job: %s" % exc)
+
+
+def prometheus_chart_pods_job_discovery(namespaces, pod_labels):
+    try:
+        return chart_pods_job_discovery(plain(namespaces), plain(pod_labels))
+    except (PrometheusConfigError, TypeError, ValueError) as exc:
+        raise AnsibleFilterError("prometheus_chart_pods_job_discovery: %s" % exc)
 
 
 def prometheus_genai_rules(job_name, thresholds=None, extra_labels=None):
@@ -38,6 +46,7 @@ def prometheus_genai_rules(job_name, thresholds=None, extra_labels=None):
 class FilterModule(object):
     def filters(self):
         return {
+            "prometheus_chart_pods_job_discovery": prometheus_chart_pods_job_discovery,
             "prometheus_gateway_scrape_job": prometheus_gateway_scrape_job,
             "prometheus_genai_rules": prometheus_genai_rules,
         }

@@ -24,6 +24,7 @@ description:
     and M(kubernetes.core.k8s) (server-side apply, field manager C(agentgateway-observability)).
     With O(state=absent) the same entries are removed in reverse order.
   - Every entry is validated before anything is written or applied, so bad input changes nothing.
+    With O(validate_only) only that validation runs (each role's preflight uses it).
 author:
   - agentgateway.observability contributors (!UNKNOWN)
 options:
@@ -82,6 +83,29 @@ options:
     description: Roll a release back when its install or upgrade fails.
     type: bool
     default: true
+  validate_only:
+    description:
+      - Run every check either outlet makes and return, writing nothing and contacting no cluster.
+      - The entries are validated as for rendering or applying; O(claimed) is checked for entries
+        another role claims; with O(render_dir), the C(index.yaml) of an earlier render is checked
+        as the render outlet would check it.
+      - Each role's preflight calls it, so a playbook that runs every preflight first stops before
+        its first write or apply.
+    type: bool
+    default: false
+  settings:
+    description:
+      - The role variables that name its releases, namespaces, charts and objects, as a mapping of
+        variable name to value. Error messages name the variables whose value they quote, and
+        RV(claims) records which variables name each entry.
+    type: dict
+    default: {}
+  claimed:
+    description:
+      - Entries other roles claim, as returned in RV(claims) by their O(validate_only) calls
+        (merged). An entry of this role at the same path is an error naming both roles' variables.
+    type: dict
+    default: {}
 attributes:
   check_mode:
     support: full
@@ -133,13 +157,13 @@ EXAMPLES = r"""
 
 RETURN = r"""
 mode:
-  description: C(render) or C(apply).
+  description: C(render), C(apply), or C(validate) with O(validate_only).
   returned: always
   type: str
   sample: render
 files:
   description: Every file this role renders, relative to O(render_dir) (C(index.yaml) excluded).
-  returned: in render mode
+  returned: in render mode, and with O(validate_only)
   type: list
   elements: str
   sample: [helm/monitoring/prometheus.yaml]
@@ -160,6 +184,18 @@ render_dir:
   returned: in render mode
   type: str
   sample: /tmp/render
+claims:
+  description:
+    - Every release and object of this role by its render path (which identifies it in apply mode
+      too), with the role, a description and the O(settings) that name it. Merge these over the
+      roles to pass O(claimed) to the next role.
+  returned: with O(validate_only)
+  type: dict
+  sample:
+    helm/monitoring/prometheus.yaml:
+      role: prometheus
+      what: release prometheus in namespace monitoring
+      settings: [prometheus_namespace, prometheus_release_name]
 applied:
   description: Each step handed to kubernetes.core, in order, with whether it changed anything.
   returned: in apply mode

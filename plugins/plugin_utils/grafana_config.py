@@ -65,9 +65,11 @@ def dashboard_configmaps(files, namespace, label, label_value, folder_annotation
         board = check_dashboard(path, text)
         name = _configmap_name(path)
         if name in names:
-            raise GrafanaConfigError("dashboard files %s and %s map to the same ConfigMap %s" % (names[name], path, name))
+            raise GrafanaConfigError("dashboard files %s and %s map to the same ConfigMap %s: rename or drop one in "
+                                     "grafana_extra_dashboard_files" % (names[name], path, name))
         if board["uid"] in uids:
-            raise GrafanaConfigError("dashboard files %s and %s share uid %r" % (uids[board["uid"]], path, board["uid"]))
+            raise GrafanaConfigError("dashboard files %s and %s share uid %r: give the one in grafana_extra_dashboard_files "
+                                     "another uid" % (uids[board["uid"]], path, board["uid"]))
         names[name], uids[board["uid"]] = path, path
         if len(text.encode("utf-8")) > CONFIGMAP_MAX_BYTES - 4096:
             raise GrafanaConfigError("dashboard file %s is too large for a ConfigMap (1 MiB)" % path)

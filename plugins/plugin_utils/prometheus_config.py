@@ -33,6 +33,19 @@ DEFAULT_THRESHOLDS = {
 }
 
 
+# What the gateway job asks for, best first (Prometheus 3 scrape_protocols). The proxy answers
+# protobuf when asked (agentgateway main @ 75b4e6c: negotiates protobuf or text/plain, and its
+# text/plain body is OpenMetrics text with `info` types that the classic text parser refuses);
+# v1.4.1 answers OpenMetrics to any Accept header that lists it
+# (crates/agentgateway/src/management/metrics_server.rs in both). This order is Prometheus'
+# own protobuf-first list; the proxy's protobuf output itself could not be scraped here.
+SCRAPE_PROTOCOLS = ["PrometheusProto", "OpenMetricsText1.0.0", "OpenMetricsText0.0.1", "PrometheusText1.0.0",
+                    "PrometheusText0.0.4"]
+
+# A Kubernetes label value (what a label selector can name).
+_LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+
+
 class PrometheusConfigError(ValueError):
     """Bad input for the Prometheus configuration; the message names the setting."""
 
@@ -79,12 +92,53 @@ def gateway_scrape_job(job_name, namespaces, pod_labels, port, metrics_path="/me
     job = {
         "job_name": job_name,
         "metrics_path": metrics_path,
+        "scrape_protocols": list(SCRAPE_PROTOCOLS),
         "kubernetes_sd_configs": [{"role": "pod", "namespaces": {"names": list(namespaces)}}],
         "relabel_configs": relabel,
     }
     if scrape_interval:
         job["scrape_interval"] = scrape_interval
     return job
+
+
+def _literal_values(label, regex):
+    """The label values a keep regex of the gateway job matches, when it is a list of plain values."""
+    values = []
+    for alternative in str(regex).split("|"):
+        value = alternative.replace("\\.", ".")
+        # a bare dot matches any character: a pattern, not a value
+        if not value or "." in alternative.replace("\\.", "") or not _LABEL_VALUE.match(value):
+            raise PrometheusConfigError(
+                "prometheus_gateway_pod_labels[%s]=%r: to keep the chart's kubernetes-pods job off the gateway pods, "
+                "each value must be a label value, or values joined by | (a dot written \\.), not a pattern; or set "
+                "prometheus_kubernetes_pods_exclude_gateway to false" % (label, regex))
+        values.append(value)
+    return values
+
+
+def chart_pods_job_discovery(namespaces, pod_labels):
+    """kubernetes_sd_configs for the prometheus chart's own kubernetes-pods job, without the gateway pods.
+
+    The gateway's proxy pods carry prometheus.io/scrape annotations, so the chart's annotation job
+    scrapes them too, under another job name. This discovery finds every pod except those the
+    gateway job keeps (in ``namespaces``, every label of ``pod_labels`` matching): the pods outside
+    the namespaces (a field selector), plus, inside them, the pods where the first label that
+    differs is label i (label selectors; one entry per label, so the entries never overlap).
+    The chart's relabel rules are left as they are: Helm merges this key into its job.
+    """
+    if not namespaces:
+        raise PrometheusConfigError("prometheus_gateway_namespaces must name at least one namespace")
+    if not pod_labels:
+        raise PrometheusConfigError("prometheus_gateway_pod_labels must hold at least one label selector")
+    labels = [(label, _literal_values(label, pod_labels[label])) for label in sorted(pod_labels)]
+    outside = ",".join("metadata.namespace!=%s" % ns for ns in namespaces)
+    discovery = [{"role": "pod", "selectors": [{"role": "pod", "field": outside}]}]
+    for index, (label, values) in enumerate(labels):
+        terms = ["%s in (%s)" % (name, ",".join(vals)) for name, vals in labels[:index]]
+        terms.append("%s notin (%s)" % (label, ",".join(values)))
+        discovery.append({"role": "pod", "namespaces": {"names": list(namespaces)},
+                          "selectors": [{"role": "pod", "label": ",".join(terms)}]})
+    return discovery
 
 
 def _by(*labels, extra=()):

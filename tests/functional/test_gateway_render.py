@@ -38,10 +38,10 @@ def _one(render_dir, kind):
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_raw_config_passes_the_proxy_schema(gateway_renders, shared_dir, variant):
+def test_raw_config_passes_the_proxy_schema(gateway_renders, schemas_dir, variant):
     kind = "AgentgatewayParameters" if variant == "oss" else "EnterpriseAgentgatewayParameters"
     raw = _one(gateway_renders[variant], kind)["spec"]["rawConfig"]
-    assert proxy_config_errors(shared_dir, raw) == []
+    assert proxy_config_errors(schemas_dir, raw) == []
     config = raw["config"]
     assert config["metrics"]["fields"]["add"]["user"] == 'default(jwt.sub, "anonymous")'
     assert config["logging"]["format"] == "json"
@@ -49,34 +49,34 @@ def test_raw_config_passes_the_proxy_schema(gateway_renders, shared_dir, variant
     assert rates["input"] == "0.15" and rates["output"] == "0.60"
 
 
-def test_raw_config_schema_check_catches_an_invented_key(gateway_renders, shared_dir):
+def test_raw_config_schema_check_catches_an_invented_key(gateway_renders, schemas_dir):
     # Guards the check above: the schema really rejects what the tutorial invents.
     raw = _one(gateway_renders["oss"], "AgentgatewayParameters")["spec"]["rawConfig"]
     broken = yaml.safe_load(yaml.safe_dump(raw))
     broken["config"]["metrics"]["prefix"] = "agentgateway"
-    assert proxy_config_errors(shared_dir, broken)
+    assert proxy_config_errors(schemas_dir, broken)
 
 
-def test_agentgateway_dev_objects_pass_their_crd_schemas(gateway_renders, shared_dir):
+def test_agentgateway_dev_objects_pass_their_crd_schemas(gateway_renders, schemas_dir):
     objs = [o for o in rendered_objects(gateway_renders["oss"]).values() if o["apiVersion"].startswith("agentgateway.dev/")]
     assert {o["kind"] for o in objs} == {"AgentgatewayParameters", "AgentgatewayPolicy"}
     for obj in objs:
-        assert crd_errors(shared_dir, obj) == [], obj["kind"]
+        assert crd_errors(schemas_dir, obj) == [], obj["kind"]
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_gateway_api_objects_pass_their_crd_schemas(gateway_renders, shared_dir, variant):
+def test_gateway_api_objects_pass_their_crd_schemas(gateway_renders, schemas_dir, variant):
     objs = [o for o in rendered_objects(gateway_renders[variant]).values()
             if o["apiVersion"].startswith("gateway.networking.k8s.io/")]
     assert {o["kind"] for o in objs} == {"Gateway", "ReferenceGrant"}
     for obj in objs:
-        assert crd_errors(shared_dir, obj) == [], obj["kind"]
+        assert crd_errors(schemas_dir, obj) == [], obj["kind"]
 
 
-def test_crd_check_is_strict(gateway_renders, shared_dir):
+def test_crd_check_is_strict(gateway_renders, schemas_dir):
     policy = _one(gateway_renders["oss"], "AgentgatewayPolicy")
     policy["spec"]["frontend"]["tracing"]["collector"] = {"endpoint": "tempo:4317"}
-    assert any("collector" in e for e in crd_errors(shared_dir, policy))
+    assert any("collector" in e for e in crd_errors(schemas_dir, policy))
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -178,10 +178,10 @@ def test_kubernetes_validate_catches_a_bad_service(tmp_path):
 
 # ---- the tutorial's rawConfig, fed to the role as-is ------------------------------------------
 
-def test_the_tutorials_raw_config_fails_the_role_before_anything_is_written(tmp_path, shared_dir):
+def test_the_tutorials_raw_config_fails_the_role_before_anything_is_written(tmp_path, seed_tutorial):
     render_dir = tmp_path / "render"
     render_dir.mkdir()
-    main_block, custom_metrics_block = seed_raw_configs(shared_dir)[:2]
+    main_block, custom_metrics_block = seed_raw_configs(seed_tutorial)[:2]
     merged = yaml.safe_load(yaml.safe_dump(main_block))
     merged["config"]["metrics"]["customMetrics"] = custom_metrics_block["config"]["metrics"]["customMetrics"]
     proc = render_gateway(render_dir, {"gateway_observability_extra_raw_config": merged}, check=False)

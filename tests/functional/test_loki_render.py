@@ -18,10 +18,10 @@ def test_loki_is_off_by_default(stack_render):
 
 
 @pytest.mark.parametrize("profile", ["kind", "production"])
-def test_loki_values_pass_the_chart_schema(tmp_path, shared_dir, profile):
+def test_loki_values_pass_the_chart_schema(tmp_path, schemas_dir, profile):
     render_stack(tmp_path, {"agw_obs_profile": profile, "agw_obs_loki_enabled": True})
     values = load_rendered(tmp_path, "helm/monitoring/loki.yaml")["values"]
-    assert chart_values_errors(shared_dir, "loki-18.11.0", values) == []
+    assert chart_values_errors(schemas_dir, "loki-18.11.0", values) == []
     assert values["deploymentMode"] == "Monolithic"
     assert values["singleBinary"]["replicas"] == 1
     assert values["read"]["replicas"] == values["write"]["replicas"] == values["backend"]["replicas"] == 0
@@ -39,11 +39,11 @@ def test_loki_values_pass_the_chart_schema(tmp_path, shared_dir, profile):
         assert values["chunksCache"]["allocatedMemory"] < 8192
 
 
-def test_the_schema_check_catches_a_wrong_value(shared_dir, stack_render_loki):
+def test_the_schema_check_catches_a_wrong_value(schemas_dir, stack_render_loki):
     """Guard for the guard: a string where the chart wants a boolean is refused."""
     values = json.loads(json.dumps(load_rendered(stack_render_loki, "helm/monitoring/loki.yaml")["values"]))
     values["chunksCache"]["enabled"] = "false"
-    assert chart_values_errors(shared_dir, "loki-18.11.0", values)
+    assert chart_values_errors(schemas_dir, "loki-18.11.0", values)
 
 
 def test_auth_matches_the_grafana_datasource(stack_render_loki, tmp_path):

@@ -134,18 +134,18 @@ def test_backend_and_route_fields(mock_objects):
     assert "hostnames" not in route, "the seed's hostnames: ['*'] is not a valid Gateway API hostname"
 
 
-def test_crd_objects_validate(mock_objects, shared_dir):
+def test_crd_objects_validate(mock_objects, schemas_dir):
     for key in (("AgentgatewayBackend", "mock-openai"), ("HTTPRoute", "mock-openai")):
-        assert crd_errors(shared_dir, mock_objects[key]) == [], key
+        assert crd_errors(schemas_dir, mock_objects[key]) == [], key
 
 
-def test_seed_backend_is_rejected_by_the_crd(shared_dir):
+def test_seed_backend_is_rejected_by_the_crd(schemas_dir):
     seed = {"apiVersion": "agentgateway.dev/v1alpha1", "kind": "AgentgatewayBackend",
             "metadata": {"name": "mock-openai-backend", "namespace": "default"},
             "spec": {"openai": {"connectionString": "http://mock-openai.default.svc.cluster.local",
                                 "authToken": {"secretRef": {"name": "mock-openai-secret", "key": "api-key"}},
                                 "model": {"default": "gpt-4"}}}}
-    assert any("openai" in error for error in crd_errors(shared_dir, seed))
+    assert any("openai" in error for error in crd_errors(schemas_dir, seed))
 
 
 def _kubernetes_validate(render_dir):
@@ -162,7 +162,7 @@ def test_core_objects_pass_kubernetes_validate(mock_render):
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_variant_other_namespace_override_mirror(tmp_path, shared_dir):
+def test_variant_other_namespace_override_mirror(tmp_path, schemas_dir):
     render_mock_backend(tmp_path, {
         "mock_backend_namespace": "mock", "mock_backend_model_override": "gpt-4",
         "mock_backend_route_hostnames": ["llm.example.com"], "agw_obs_image_registry": "mirror.example:5000/hub",
@@ -179,7 +179,7 @@ def test_variant_other_namespace_override_mirror(tmp_path, shared_dir):
     image = objects[("Deployment", "mock-openai")]["spec"]["template"]["spec"]["containers"][0]["image"]
     assert image == "mirror.example:5000/hub/wiremock/wiremock:3.13.2"
     for key in (("AgentgatewayBackend", "mock-openai"), ("HTTPRoute", "mock-openai")):
-        assert crd_errors(shared_dir, objects[key]) == [], key
+        assert crd_errors(schemas_dir, objects[key]) == [], key
     core, proc = _kubernetes_validate(tmp_path)
     assert len(core) == 5 and proc.returncode == 0, proc.stdout + proc.stderr
 

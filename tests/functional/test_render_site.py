@@ -127,17 +127,17 @@ def test_bad_input_leaves_an_earlier_render_untouched(tmp_path):
 
 
 @pytest.mark.parametrize("profile", ["kind", "production"])
-def test_prometheus_values_pass_the_chart_schema(tmp_path, shared_dir, profile):
+def test_prometheus_values_pass_the_chart_schema(tmp_path, schemas_dir, profile):
     render_site(tmp_path, {"agw_obs_profile": profile})
     values = load_rendered(tmp_path, "helm/monitoring/prometheus.yaml")["values"]
-    assert chart_values_errors(shared_dir, "prometheus-29.27.0", values) == []
+    assert chart_values_errors(schemas_dir, "prometheus-29.27.0", values) == []
 
 
-def test_the_schema_check_catches_a_wrong_type(shared_dir, prometheus_values):
+def test_the_schema_check_catches_a_wrong_type(schemas_dir, prometheus_values):
     """Guard for the guard: a scrape config as a list (not the string the chart wants) is refused."""
     values = json.loads(json.dumps(prometheus_values))
     values["extraScrapeConfigs"] = yaml.safe_load(values["extraScrapeConfigs"])
-    assert chart_values_errors(shared_dir, "prometheus-29.27.0", values)
+    assert chart_values_errors(schemas_dir, "prometheus-29.27.0", values)
 
 
 def test_kind_profile_matches_the_tutorials_intent(prometheus_values):

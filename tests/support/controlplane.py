@@ -144,6 +144,11 @@ def _spawn(argv, log_path):
         proc = subprocess.Popen(  # pylint: disable=consider-using-with
             argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
         )
+    # Popen can return while the child is still inside execve: /proc/<pid> then shows the
+    # Python that forked it, and _alive() would take the process for dead (seen on a loaded machine).
+    deadline = time.monotonic() + 10.0
+    while not _alive(proc.pid, argv[0]) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
     return proc.pid
 
 
@@ -284,11 +289,15 @@ class ControlPlane(object):
             "--v=1",
         ], self.workdir / "kube-controller-manager.log")
         self._save()
-        # The service-account controller creating namespace default's ServiceAccount shows that the
-        # controller manager runs its controllers (namespace deletion and garbage collection too).
-        self._wait("the default ServiceAccount (controllers running)",
-                   lambda: self.get("/api/v1/namespaces/default/serviceaccounts/default")[0] == 200,
-                   "kube-controller-manager", timeout)
+        # The controllers' first objects in each system namespace (its default ServiceAccount and
+        # the kube-root-ca.crt ConfigMap) show that the controller manager runs its controllers
+        # (namespace deletion and garbage collection too). Waiting for all of them, not only
+        # namespace default's, keeps them out of a test's before/after comparison: on a loaded
+        # machine kube-system's ServiceAccount came seconds after default's.
+        paths = ["/api/v1/namespaces/%s/%s" % (ns, obj) for ns in ("default", "kube-system", "kube-public", "kube-node-lease")
+                 for obj in ("serviceaccounts/default", "configmaps/kube-root-ca.crt")]
+        self._wait("the system namespaces' default ServiceAccounts and kube-root-ca.crt (controllers running)",
+                   lambda: all(self.get(path)[0] == 200 for path in paths), "kube-controller-manager", timeout)
         return self
 
     def _write_kubeconfig(self):

@@ -33,9 +33,9 @@ def objects_of_kind(render_dir, kind):
     return [obj for obj in rendered_objects(render_dir).values() if obj["kind"] == kind]
 
 
-def seed_raw_configs(shared_dir):
-    """Every rawConfig block of the seed tutorial, parsed as it stands (first: the main one)."""
-    text = pathlib.Path(shared_dir, "seed", "observability-stack-blog.md").read_text(encoding="utf-8")
+def seed_raw_configs(tutorial):
+    """Every rawConfig block of the seed tutorial (the ``seed_tutorial`` file), parsed as it stands (first: the main one)."""
+    text = pathlib.Path(tutorial).read_text(encoding="utf-8")
     blocks = []
     for block in re.findall(r"```(?:yaml|bash)\n(.*?)```", text, re.S):
         if "rawConfig:" not in block:

@@ -1,4 +1,8 @@
-"""Validate rendered objects against the upstream schemas in ../shared/schemas (read, never copied).
+"""Validate rendered objects against the pinned upstream schemas (read, never copied).
+
+``locate_schemas`` finds the folder (AGW_OBS_SCHEMAS_DIR, the upstream schemas folder beside the
+checkout, or .cache/schemas from `make schemas`: scripts/schemas.py). Every helper below takes
+that folder as ``schemas_dir``.
 
 CRD files carry an OpenAPI v3 schema per version. ``crd_validator`` turns it into a JSON Schema
 validator that behaves like the API server with strict field validation: unknown fields are
@@ -10,11 +14,31 @@ from __future__ import annotations
 
 import copy
 import functools
+import importlib.util
 import json
 import pathlib
 
 import jsonschema
 import yaml
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+
+
+def _schemas_script():
+    """scripts/schemas.py, the one place that knows the pins and where the files are."""
+    spec = importlib.util.spec_from_file_location("agw_obs_schemas_script", REPO / "scripts" / "schemas.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+SCHEMAS_SCRIPT = _schemas_script()
+SchemasError = SCHEMAS_SCRIPT.SchemasError
+
+
+def locate_schemas(**kwargs):
+    """The folder holding the pinned upstream schemas, or SchemasError naming the fix."""
+    return pathlib.Path(SCHEMAS_SCRIPT.locate(**kwargs))
 
 
 def _strict(node):
@@ -48,10 +72,10 @@ def _strict(node):
 
 
 @functools.lru_cache(maxsize=None)
-def _crd_index(shared_dir):
-    """{(group/version, Kind): (openAPIV3Schema, file name)} for every CRD file under schemas/."""
+def _crd_index(schemas_dir):
+    """{(group/version, Kind): (openAPIV3Schema, file name)} for every CRD file in the schemas folder."""
     index = {}
-    for path in sorted(pathlib.Path(shared_dir, "schemas").rglob("*.yaml")):
+    for path in sorted(pathlib.Path(schemas_dir).rglob("*.yaml")):
         for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")):
             if not doc or doc.get("kind") != "CustomResourceDefinition":
                 continue
@@ -65,45 +89,45 @@ def _crd_index(shared_dir):
 
 
 @functools.lru_cache(maxsize=None)
-def crd_validator(shared_dir, api_version, kind):
+def crd_validator(schemas_dir, api_version, kind):
     """A jsonschema validator for one served CRD version, or KeyError if the schema is not there."""
-    schema, _name = _crd_index(str(shared_dir))[(api_version, kind)]
+    schema, _name = _crd_index(str(schemas_dir))[(api_version, kind)]
     schema = _strict(copy.deepcopy(schema))
     return jsonschema.Draft7Validator(schema)
 
 
-def crd_errors(shared_dir, obj):
+def crd_errors(schemas_dir, obj):
     """Sorted error messages (with the JSON path) for one object against its CRD schema."""
-    validator = crd_validator(str(shared_dir), obj["apiVersion"], obj["kind"])
+    validator = crd_validator(str(schemas_dir), obj["apiVersion"], obj["kind"])
     return sorted(
         "%s: %s" % ("/".join(str(p) for p in err.absolute_path) or "<root>", err.message)
         for err in validator.iter_errors(obj)
     )
 
 
-def known_crd_kinds(shared_dir):
-    return sorted(_crd_index(str(shared_dir)))
+def known_crd_kinds(schemas_dir):
+    return sorted(_crd_index(str(schemas_dir)))
 
 
 @functools.lru_cache(maxsize=None)
-def proxy_config_validator(shared_dir, version="v1.4.1"):
+def proxy_config_validator(schemas_dir, version="v1.4.1"):
     """The agentgateway proxy config schema (JSON Schema 2020-12); rawConfig must pass it."""
-    path = pathlib.Path(shared_dir, "schemas", "agentgateway", "config-schema-%s.json" % version)
+    path = pathlib.Path(schemas_dir, "agentgateway", "config-schema-%s.json" % version)
     schema = json.loads(path.read_text(encoding="utf-8"))
     return jsonschema.Draft202012Validator(schema)
 
 
-def proxy_config_errors(shared_dir, raw_config, version="v1.4.1"):
-    validator = proxy_config_validator(str(shared_dir), version)
+def proxy_config_errors(schemas_dir, raw_config, version="v1.4.1"):
+    validator = proxy_config_validator(str(schemas_dir), version)
     return sorted(
         "%s: %s" % ("/".join(str(p) for p in err.absolute_path) or "<root>", err.message)
         for err in validator.iter_errors(raw_config)
     )
 
 
-def chart_values_errors(shared_dir, chart_file, values):
+def chart_values_errors(schemas_dir, chart_file, values):
     """Errors of Helm values against a chart's values.schema.json (e.g. prometheus-29.27.0)."""
-    path = pathlib.Path(shared_dir, "schemas", "charts", "%s.values.schema.json" % chart_file)
+    path = pathlib.Path(schemas_dir, "charts", "%s.values.schema.json" % chart_file)
     schema = json.loads(path.read_text(encoding="utf-8"))
     cls = jsonschema.validators.validator_for(schema)
     return sorted(

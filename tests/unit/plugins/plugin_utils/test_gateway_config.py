@@ -30,8 +30,8 @@ def joined(spec):
 
 
 @pytest.fixture(scope="module")
-def seed(shared_dir):
-    main, custom = seed_raw_configs(shared_dir)[:2]
+def seed(seed_tutorial):
+    main, custom = seed_raw_configs(seed_tutorial)[:2]
     return main, custom
 
 
@@ -90,9 +90,9 @@ def test_seed_errors_name_every_problem_at_once(seed):
     assert len(errors) == 9
 
 
-def test_the_seed_also_fails_the_upstream_schema(seed, shared_dir):
+def test_the_seed_also_fails_the_upstream_schema(seed, schemas_dir):
     # The rejections above match the real proxy: its schema refuses the same block.
-    assert proxy_config_errors(shared_dir, seed[0])
+    assert proxy_config_errors(schemas_dir, seed[0])
 
 
 # ---- CEL -----------------------------------------------------------------------------------------
@@ -171,9 +171,9 @@ FULL = {
 }
 
 
-def test_full_build_passes_the_proxy_schema(shared_dir):
+def test_full_build_passes_the_proxy_schema(schemas_dir):
     out = build(copy.deepcopy(FULL))
-    assert proxy_config_errors(shared_dir, out["raw_config"]) == []
+    assert proxy_config_errors(schemas_dir, out["raw_config"]) == []
     config = out["raw_config"]["config"]
     assert config["metrics"] == {"fields": {"add": FULL["metrics"]["labels"]}, "remove": ["agentgateway_tokio_workers"]}
     assert config["logging"] == {"level": "debug", "format": "json"}
@@ -251,14 +251,14 @@ def test_messages_use_the_variable_names():
 
 # ---- extra raw config ------------------------------------------------------------------------
 
-def test_extra_raw_config_is_merged(shared_dir):
+def test_extra_raw_config_is_merged(schemas_dir):
     out = build({"tracing": {"enabled": False}, "metrics": {"labels": {"team": '"a"'}},
                  "extra_raw_config": {"config": {"metrics": {"fields": {"add": {"env": '"prod"'}}},
                                                  "adminAddr": "localhost:15000"}}})
     config = out["raw_config"]["config"]
     assert config["metrics"]["fields"]["add"] == {"team": '"a"', "env": '"prod"'}
     assert config["adminAddr"] == "localhost:15000"
-    assert proxy_config_errors(shared_dir, out["raw_config"]) == []
+    assert proxy_config_errors(schemas_dir, out["raw_config"]) == []
 
 
 @pytest.mark.parametrize("extra,needle", [
@@ -273,7 +273,7 @@ def test_extra_raw_config_is_merged(shared_dir):
      "unknown rate 'inp'"),
     ({"config": {"modelCatalog": [{"url": "x"}]}}, "exactly one of"),
 ])
-def test_bad_extra_raw_config_is_rejected(extra, needle, shared_dir):
+def test_bad_extra_raw_config_is_rejected(extra, needle, schemas_dir):
     out = joined({"tracing": {"enabled": False}, "extra_raw_config": extra})
     assert needle in out
 
@@ -286,7 +286,7 @@ def test_extra_tracing_conflicts_with_policy_tracing():
     assert out["raw_config"]["config"]["tracing"] == {"otlpEndpoint": "http://tempo:4317"}
 
 
-def test_allow_lists_accept_every_telemetry_key_the_schema_knows(shared_dir):
+def test_allow_lists_accept_every_telemetry_key_the_schema_knows(schemas_dir):
     raw = {"config": {
         "logging": {"filter": "true", "fields": {"add": {"a": "1"}, "remove": ["b"]}, "level": ["info"],
                     "format": "text"},
@@ -304,12 +304,12 @@ def test_allow_lists_accept_every_telemetry_key_the_schema_knows(shared_dir):
                     "connectTimeout": "10s", "poolIdleTimeout": "90s", "poolMaxSize": 10},
     }}
     assert check_raw_config(raw) == []
-    assert proxy_config_errors(shared_dir, raw) == []
+    assert proxy_config_errors(schemas_dir, raw) == []
 
 
 # ---- ReferenceGrants -----------------------------------------------------------------------------
 
-def test_reference_grants_one_per_namespace(shared_dir):
+def test_reference_grants_one_per_namespace(schemas_dir):
     from support.schemas import crd_errors
     grants = reference_grants([{"namespace": "monitoring", "name": "tempo"}, {"namespace": "monitoring", "name": "loki"},
                                {"namespace": "logs", "name": "loki"}],
@@ -318,6 +318,6 @@ def test_reference_grants_one_per_namespace(shared_dir):
     assert grants[1]["spec"]["to"] == [{"group": "", "kind": "Service", "name": "loki"},
                                        {"group": "", "kind": "Service", "name": "tempo"}]
     for grant in grants:
-        assert crd_errors(shared_dir, grant) == []
+        assert crd_errors(schemas_dir, grant) == []
     with pytest.raises(TelemetryConfigError):
         reference_grants([{"name": "x"}], "n", "g", "k", "ns")

@@ -83,8 +83,35 @@ def test_numbers_are_written_plainly():
 
 def test_filters_wrap_errors_for_ansible():
     filters = prometheus_filters.FilterModule().filters()
-    assert set(filters) == {"prometheus_gateway_scrape_job", "prometheus_genai_rules"}
+    assert set(filters) == {"prometheus_gateway_scrape_job", "prometheus_genai_rules", "prometheus_chart_pods_job_discovery"}
+    with pytest.raises(Exception, match=r"prometheus_chart_pods_job_discovery: prometheus_gateway_pod_labels\[app\]"):
+        filters["prometheus_chart_pods_job_discovery"](["ns"], {"app": "agw.*"})
     with pytest.raises(Exception, match="prometheus_genai_rules: alert threshold error_ratio"):
         filters["prometheus_genai_rules"]("agw", {"error_ratio": 2})
     out = filters["prometheus_genai_rules"]("agw", {}, ["user"])
     assert set(out) == {"alerting", "recording"}
+
+
+def test_scrape_job_asks_for_protobuf_then_openmetrics():
+    job = pc.gateway_scrape_job("agw", ["a"], {"app": "agw"}, 15020)
+    assert job["scrape_protocols"][:2] == ["PrometheusProto", "OpenMetricsText1.0.0"]
+    assert job["scrape_protocols"][-1] == "PrometheusText0.0.4"
+
+
+def test_chart_pods_discovery_is_the_complement_of_the_gateway_job():
+    discovery = pc.chart_pods_job_discovery(["gw", "gw2"], {"z/name": "proxy|proxy\\.v2", "app": "agw"})
+    assert discovery == [
+        {"role": "pod", "selectors": [{"role": "pod", "field": "metadata.namespace!=gw,metadata.namespace!=gw2"}]},
+        {"role": "pod", "namespaces": {"names": ["gw", "gw2"]},
+         "selectors": [{"role": "pod", "label": "app notin (agw)"}]},
+        {"role": "pod", "namespaces": {"names": ["gw", "gw2"]},
+         "selectors": [{"role": "pod", "label": "app in (agw),z/name notin (proxy,proxy.v2)"}]},
+    ]
+
+
+@pytest.mark.parametrize("value", ["agw-.*", "proxy.v2", "(a|b)", "", "a" * 64, "-a", "a|"])
+def test_chart_pods_discovery_refuses_patterns_naming_the_variables(value):
+    with pytest.raises(pc.PrometheusConfigError) as info:
+        pc.chart_pods_job_discovery(["gw"], {"app": value})
+    assert "prometheus_gateway_pod_labels[app]" in str(info.value)
+    assert "prometheus_kubernetes_pods_exclude_gateway" in str(info.value)
