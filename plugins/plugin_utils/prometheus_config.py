@@ -7,11 +7,21 @@ Built in Python rather than in Jinja for two reasons: rule annotations are Go te
 (``{{ $labels.route }}``) that Jinja would try to evaluate, and every expression here is
 unit-tested and then checked by promtool and a real Prometheus (tests/functional).
 
-Metric and label names are the gateway's own (shared/reference/agentgateway.md):
-``agentgateway_requests_total`` and ``agentgateway_request_duration_seconds_*`` carry
-``gateway, route, backend, status, ...``; the GenAI metrics carry ``gen_ai_system`` (provider),
-``gen_ai_request_model``, ``gen_ai_token_type`` and any custom labels set with
-``config.metrics.fields.add``.
+Metric and label names are the gateway's own, read from its source at v1.4.1
+(crates/agentgateway/src/telemetry/metrics.rs, crates/xds/src/metrics.rs,
+crates/core/src/tokio_metrics.rs and the pprof-alloc 0.5.0 collectors it registers):
+``agentgateway_requests_total``, ``agentgateway_retries_total`` and
+``agentgateway_request_duration_seconds_*`` carry ``gateway, route, backend, protocol, status,
+reason, ...``; the GenAI metrics carry ``gen_ai_system`` (provider), ``gen_ai_request_model``,
+``gen_ai_token_type`` and any custom labels set with ``config.metrics.fields.add``.
+
+Some families carry no ``gateway`` label at all: the process, cgroup, tokio and xDS series,
+``agentgateway_guardrail_checks_total{phase,action}``,
+``agentgateway_upstream_connect_duration_seconds{transport}`` and
+``agentgateway_upstream_call_duration_seconds{kind,subtype}``. For those the Gateway comes from
+the pod: the scrape job maps the pod label ``gateway.networking.k8s.io/gateway-name`` to
+``gateway_networking_k8s_io_gateway_name``, and ``label_join`` with the pod's namespace gives the
+same ``<namespace>/<name>`` the proxy writes into its own ``gateway`` label.
 """
 
 from __future__ import annotations
@@ -20,6 +30,15 @@ import re
 
 # Prometheus durations: 90s, 5m, 1h30m, 15d ...
 DURATION = re.compile(r"^([0-9]+(ms|s|m|h|d|w|y))+$")
+
+# The Kubernetes label the agentgateway controller puts on proxy pods (controller/pkg/wellknown/
+# controller.go GatewayNameLabel, v1.4.1), as the scrape job's labelmap turns it into a target label.
+POD_GATEWAY_LABEL = "gateway_networking_k8s_io_gateway_name"
+# The proxy container in the pods the controller deploys (its deployer test data at v1.4.1 names it
+# "agentgateway"); kube-state-metrics reports the container's memory limit under this name.
+GATEWAY_CONTAINER = "agentgateway"
+# How far back "normal" reaches for the guardrail block-rate spike (the last 5 minutes are left out).
+GUARDRAIL_BASELINE = "1d"
 
 DEFAULT_THRESHOLDS = {
     "error_ratio": 0.05,
@@ -30,6 +49,13 @@ DEFAULT_THRESHOLDS = {
     "cost_usd_per_hour": 10.0,
     "for": "5m",
     "target_down_for": "2m",
+    "memory_limit_ratio": 0.9,
+    "xds_silence": "15m",
+    "mcp_error_ratio": 0.05,
+    "guardrail_block_ratio": 0.2,
+    "guardrail_block_spike_factor": 3,
+    "retry_ratio": 0.2,
+    "upstream_connect_p95_seconds": 0.5,
 }
 
 
@@ -155,17 +181,32 @@ def _check_thresholds(thresholds):
     if unknown:
         raise PrometheusConfigError("unknown alert thresholds: %s" % ", ".join(unknown))
     merged.update(thresholds or {})
-    for key in ("error_ratio", "backend_error_ratio"):
-        value = float(merged[key])
+    for key in ("error_ratio", "backend_error_ratio", "memory_limit_ratio", "mcp_error_ratio",
+                "guardrail_block_ratio"):
+        value = _float(key, merged[key])
         if not 0 < value <= 1:
             raise PrometheusConfigError("alert threshold %s=%r must be a ratio in (0, 1]" % (key, merged[key]))
-    for key in ("latency_p95_seconds", "ttft_p95_seconds", "tokens_per_hour", "cost_usd_per_hour"):
-        if float(merged[key]) <= 0:
+    for key in ("latency_p95_seconds", "ttft_p95_seconds", "tokens_per_hour", "cost_usd_per_hour",
+                "retry_ratio", "upstream_connect_p95_seconds"):
+        if _float(key, merged[key]) <= 0:
             raise PrometheusConfigError("alert threshold %s=%r must be positive" % (key, merged[key]))
-    for key in ("for", "target_down_for"):
+    if _float("guardrail_block_spike_factor", merged["guardrail_block_spike_factor"]) < 1:
+        raise PrometheusConfigError(
+            "alert threshold guardrail_block_spike_factor=%r must be at least 1 (how many times the usual"
+            " block share counts as a spike)" % (merged["guardrail_block_spike_factor"],))
+    for key in ("for", "target_down_for", "xds_silence"):
         if not DURATION.match(str(merged[key])):
             raise PrometheusConfigError("alert duration %s=%r must look like 5m or 1h" % (key, merged[key]))
     return merged
+
+
+def _float(key, value):
+    if isinstance(value, bool):
+        raise PrometheusConfigError("alert threshold %s=%r must be a number" % (key, value))
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise PrometheusConfigError("alert threshold %s=%r must be a number" % (key, value))
 
 
 def _num(value):
@@ -202,8 +243,50 @@ def recording_rules(job, extra_labels=()):
             "expr": "sum %s (rate(agentgateway_gen_ai_client_cost_usd_total%s[5m])) * 3600"
             % (_by(*genai, extra=extra_labels), sel),
         },
+        {
+            # 1 per scraped gateway pod, with the Gateway it serves in the proxy's own format
+            # (gateway="<namespace>/<name>"): dashboards join the series that carry no gateway label
+            # (process, cgroup, tokio, xDS, guardrails, upstream calls) on (namespace, pod) with it.
+            "record": "agentgateway:pod_gateway:info",
+            "expr": _gateway_of_pod("group %s (up%s)" % (_by("namespace", "pod", POD_GATEWAY_LABEL), sel)),
+        },
+        {
+            "record": "agentgateway:mcp_requests:rate5m",
+            "expr": "sum %s (rate(agentgateway_mcp_requests_total%s[5m]))"
+            % (_by("namespace", "gateway", "route", "server", "method", "resource_type", "resource"), sel),
+        },
+        {
+            # MCP calls carry no status of their own: the HTTP answers of MCP backends
+            # (protocol="mcp") do. Routes without any 5xx read 0, not "no data".
+            "record": "agentgateway:mcp_request_errors:ratio_rate5m",
+            "expr": _share_of_requests(_by("namespace", "gateway", "route"),
+                                       '{job="%s",protocol="mcp",status=~"5.."}' % job,
+                                       '{job="%s",protocol="mcp"}' % job),
+        },
+        {
+            "record": "agentgateway:guardrail_checks:rate5m",
+            "expr": "sum %s (%s)" % (_by("namespace", "gateway", "phase", "action"),
+                                     _gateway_of_pod("rate(agentgateway_guardrail_checks_total%s[5m])" % sel)),
+        },
+        {
+            "record": "agentgateway:retries:rate5m",
+            "expr": "sum %s (rate(agentgateway_retries_total%s[5m]))"
+            % (_by("namespace", "gateway", "route", "backend"), sel),
+        },
     ]
     return {"groups": [{"name": "agentgateway.recording", "rules": rules}]}
+
+
+def _gateway_of_pod(expr):
+    """PromQL: ``expr`` with a ``gateway`` label "<namespace>/<Gateway name>" taken from the pod's labels."""
+    return 'label_join(%s, "gateway", "/", "namespace", "%s")' % (expr, POD_GATEWAY_LABEL)
+
+
+def _share_of_requests(by, failed, total):
+    """PromQL: the share of requests matching ``failed`` among ``total``, per ``by``; 0 when none failed."""
+    return "(\n  sum {by} (rate(agentgateway_requests_total{failed}[5m]))\n  or\n" \
+        "  0 * sum {by} (rate(agentgateway_requests_total{total}[5m]))\n)\n/\n" \
+        "sum {by} (rate(agentgateway_requests_total{total}[5m]))".format(by=by, failed=failed, total=total)
 
 
 def _ratio_above(by, failed, total, threshold):
@@ -318,4 +401,122 @@ def alerting_rules(job, thresholds=None):
             },
         },
     ]
+    rules.extend(_runtime_alerts(job, t))
     return {"groups": [{"name": "agentgateway.alerts", "rules": rules}]}
+
+
+def _runtime_alerts(job, t):
+    """Alerts on the proxy's health and its MCP, guardrail, retry and upstream series."""
+    sel = '{job="%s"}' % job
+    pod = _by("namespace", "pod")
+    gateway = _by("namespace", "gateway")
+    route = _by("namespace", "gateway", "route")
+    silence = t["xds_silence"]
+
+    def blocked_share(window):
+        """PromQL: the share of guardrail checks that rejected, per gateway, over a range like [5m]."""
+        return "(\n  sum {by} ({rejected})\n  /\n  sum {by} ({checked})\n)".format(
+            by=gateway,
+            rejected=_gateway_of_pod('rate(agentgateway_guardrail_checks_total{job="%s",action="Reject"}%s)'
+                                     % (job, window)),
+            checked=_gateway_of_pod("rate(agentgateway_guardrail_checks_total%s%s)" % (sel, window)))
+
+    return [
+        {
+            # Working set is what the kernel weighs against the limit (usage minus inactive file cache);
+            # on nodes without cgroup v2 the proxy exports no cgroup series and RSS stands in.
+            "alert": "AgentgatewayMemoryNearLimit",
+            "expr": "(\n  max {pod} (agentgateway_cgroup_working_set{sel} or agentgateway_process_rss{sel})\n"
+            "  /\n  max {pod} (kube_pod_container_resource_limits{{resource=\"memory\",container=\"{container}\"}})\n"
+            ") > {thr}".format(pod=pod, sel=sel, container=GATEWAY_CONTAINER, thr=_num(t["memory_limit_ratio"])),
+            "for": t["for"],
+            "labels": {"severity": "warning"},
+            "annotations": {
+                "summary": "Gateway pod {{ $labels.pod }} uses {{ $value | humanizePercentage }} of its memory limit",
+                "description": "The proxy's working set in {{ $labels.namespace }} is above %s%% of the container's"
+                " memory limit (kube-state-metrics); the kernel kills it at 100%%."
+                % _num(float(t["memory_limit_ratio"]) * 100),
+            },
+        },
+        {
+            # Delta xDS is quiet while nothing changes, so silence alone is normal. Silence is a problem
+            # when the stream to the controller keeps ending (every failed or dropped stream counts in
+            # xds_connection_terminations) or when the pod has never received a message.
+            "alert": "AgentgatewayXdsSilent",
+            "expr": "(\n  max {pod} (up{sel}) == 1\n  unless on (namespace, pod)\n"
+            "  sum {pod} (increase(agentgateway_xds_message_total{sel}[{win}])) > 0\n)\n"
+            "and on (namespace, pod)\n(\n"
+            "  sum {pod} (increase(agentgateway_xds_connection_terminations_total{sel}[{win}])) > 0\n"
+            "  or on (namespace, pod)\n"
+            "  (max {pod} (up{sel}) unless on (namespace, pod) agentgateway_xds_message_total{sel})\n"
+            ")".format(pod=pod, sel=sel, win=silence),
+            "for": t["for"],
+            "labels": {"severity": "critical"},
+            "annotations": {
+                "summary": "Gateway pod {{ $labels.pod }} has heard nothing from its controller for %s" % silence,
+                "description": "No xDS message reached the proxy in {{ $labels.namespace }} for %s while its"
+                " xDS stream keeps ending (or it never got one): it serves its last configuration and misses"
+                " every change to routes, backends and policies." % silence,
+            },
+        },
+        {
+            "alert": "AgentgatewayMcpErrorRatioHigh",
+            "expr": _ratio_above(route, '{job="%s",protocol="mcp",status=~"5.."}' % job,
+                                 '{job="%s",protocol="mcp"}' % job, t["mcp_error_ratio"]),
+            "for": t["for"],
+            "labels": {"severity": "warning"},
+            "annotations": {
+                "summary": "MCP route {{ $labels.route }} answers 5xx to {{ $value | humanizePercentage }} of requests",
+                "description": "More than %s%% of MCP requests through gateway {{ $labels.gateway }} failed with a"
+                " 5xx status (MCP servers unreachable or failing)." % _num(float(t["mcp_error_ratio"]) * 100),
+            },
+        },
+        {
+            # A spike: above an absolute floor and several times the usual share of the last day.
+            # A gateway without history (no checks a day back) alerts on the floor alone.
+            "alert": "AgentgatewayGuardrailBlockSpike",
+            "expr": "{now} > {floor}\nunless on (namespace, gateway)\n{now} <= {factor} * {usual}".format(
+                now=blocked_share("[5m]"), floor=_num(t["guardrail_block_ratio"]),
+                factor=_num(t["guardrail_block_spike_factor"]),
+                usual=blocked_share("[%s] offset 5m" % GUARDRAIL_BASELINE)),
+            "for": t["for"],
+            "labels": {"severity": "warning"},
+            "annotations": {
+                "summary": "Guardrails on gateway {{ $labels.gateway }} block {{ $value | humanizePercentage }}"
+                " of checks",
+                "description": "The share of guardrail checks that reject a prompt or response is above %s%% and"
+                " more than %s times its usual level over the last day: an attack, a broken client or a"
+                " guardrail change." % (_num(float(t["guardrail_block_ratio"]) * 100),
+                                        _num(t["guardrail_block_spike_factor"])),
+            },
+        },
+        {
+            "alert": "AgentgatewayRetryStorm",
+            "expr": "(\n  sum {by} (rate(agentgateway_retries_total{sel}[5m]))\n  /\n"
+            "  sum {by} (rate(agentgateway_requests_total{sel}[5m]))\n) > {thr}".format(
+                by=route, sel=sel, thr=_num(t["retry_ratio"])),
+            "for": t["for"],
+            "labels": {"severity": "warning"},
+            "annotations": {
+                "summary": "Route {{ $labels.route }} retries {{ $value | printf \"%.2f\" }} times per request",
+                "description": "Requests through gateway {{ $labels.gateway }} are retried more than %s times per"
+                " request: retries multiply the load on a backend that is already failing."
+                % _num(t["retry_ratio"]),
+            },
+        },
+        {
+            "alert": "AgentgatewayUpstreamConnectSlow",
+            "expr": "histogram_quantile(0.95,\n  sum {by} ({rate})\n) > {thr}".format(
+                by=_by("namespace", "gateway", "transport", "le"),
+                rate=_gateway_of_pod("rate(agentgateway_upstream_connect_duration_seconds_bucket%s[5m])" % sel),
+                thr=_num(t["upstream_connect_p95_seconds"])),
+            "for": t["for"],
+            "labels": {"severity": "warning"},
+            "annotations": {
+                "summary": "p95 upstream connect time of gateway {{ $labels.gateway }} ({{ $labels.transport }})"
+                " is {{ $value | humanizeDuration }}",
+                "description": "Opening connections to backends (TCP and TLS) takes more than %ss at the 95th"
+                " percentile: DNS, network or an overloaded backend." % _num(t["upstream_connect_p95_seconds"]),
+            },
+        },
+    ]

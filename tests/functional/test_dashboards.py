@@ -25,7 +25,13 @@ from support.dashboards import (
 )
 
 DASHBOARDS = load_dashboards()
-REQUIRED_TITLES = {"AgentGateway GenAI overview", "AgentGateway cost"}
+# title -> fixed uid: links between the dashboards and bookmarks rely on the uids
+REQUIRED = {
+    "AgentGateway GenAI overview": "agentgateway-genai-overview",
+    "AgentGateway cost": "agentgateway-cost",
+    "AgentGateway runtime": "agentgateway-runtime",
+    "AgentGateway MCP and guardrails": "agentgateway-mcp-guardrails",
+}
 
 
 def _cases():
@@ -34,13 +40,32 @@ def _cases():
             yield pytest.param(name, title, target, id="%s/%s/%s" % (name[:-5], title, target["refId"]))
 
 
-def test_the_two_dashboards_are_shipped():
-    assert {b["title"] for b in DASHBOARDS.values()} >= REQUIRED_TITLES
-    uids = [b["uid"] for b in DASHBOARDS.values()]
-    assert len(uids) == len(set(uids))
+def test_the_four_dashboards_are_shipped_with_fixed_uids_and_the_same_variables():
+    assert {b["title"]: b["uid"] for b in DASHBOARDS.values()} == REQUIRED
     for board in DASHBOARDS.values():
-        names = {v["name"] for v in board["templating"]["list"]}
-        assert {"namespace", "gateway", "model"} <= names, board["title"]
+        names = [v["name"] for v in board["templating"]["list"]]
+        assert names[:3] == ["namespace", "gateway", "model"], board["title"]
+        for variable in board["templating"]["list"]:
+            assert variable["multi"] and variable["includeAll"] and variable["allValue"] == ".*", variable["name"]
+
+
+def test_every_dashboard_links_to_the_others_keeping_time_and_variables():
+    for board in DASHBOARDS.values():
+        targets = {link["url"]: link for link in board["links"]}
+        others = {"/d/%s" % uid for uid in REQUIRED.values() if uid != board["uid"]}
+        assert set(targets) == others, board["title"]
+        assert all(link["keepTime"] and link["includeVars"] for link in targets.values()), board["title"]
+
+
+def test_panel_ids_are_unique_and_panels_stay_on_the_grid():
+    for board in DASHBOARDS.values():
+        ids = [panel["id"] for panel in board["panels"]]
+        assert len(ids) == len(set(ids)), board["title"]
+        for panel in board["panels"]:
+            grid = panel["gridPos"]
+            assert grid["x"] + grid["w"] <= 24, (board["title"], panel["title"])
+            if panel["type"] != "row":
+                assert panel["targets"] and panel.get("description"), (board["title"], panel["title"])
 
 
 @pytest.fixture(scope="module")

@@ -41,6 +41,11 @@ def gateway_metrics(scrape):
             'agentgateway_gen_ai_client_token_usage_count{%s,gen_ai_token_type="input"} %d' % (genai, scrape),
             "# TYPE agentgateway_gen_ai_client_cost_usd_total counter",
             "agentgateway_gen_ai_client_cost_usd_total{%s} %.4f" % (genai, 0.002 * scrape),
+            # GuardrailLabels carry phase and action only (telemetry/metrics.rs@v1.4.1): the Gateway
+            # comes from the pod label the scrape job maps
+            "# TYPE agentgateway_guardrail_checks_total counter",
+            'agentgateway_guardrail_checks_total{phase="Request",action="Allow"} %d' % (4 * scrape),
+            'agentgateway_guardrail_checks_total{phase="Request",action="Reject"} %d' % scrape,
             "",
         ]
     )
@@ -95,11 +100,15 @@ def test_rendered_rules_and_scrape_job_on_a_real_prometheus(prometheus_values, p
     dropped = server.api("/api/v1/targets")["droppedTargets"]
     assert len([t for t in dropped if t["discoveredLabels"].get("job") == "agentgateway"]) == 2
 
+    expected = sum(len(g["rules"]) for name in ("alerting_rules.yml", "recording_rules.yml")
+                   for g in prometheus_values["serverFiles"][name]["groups"])
+    assert expected == 22
+
     def all_rules_evaluated_ok():
         groups = server.api("/api/v1/rules")["groups"]
         rules = [r for g in groups for r in g["rules"]]
         # before its first evaluation a rule reports health "unknown"
-        return groups if len(rules) == 11 and all(r["health"] == "ok" for r in rules) else None
+        return groups if len(rules) == expected and all(r["health"] == "ok" for r in rules) else None
 
     groups = server.wait_for(all_rules_evaluated_ok, what="every rule evaluated with health ok")
     assert {g["name"] for g in groups} == {"agentgateway.alerts", "agentgateway.recording"}
@@ -116,6 +125,13 @@ def test_rendered_rules_and_scrape_job_on_a_real_prometheus(prometheus_values, p
     tokens = server.wait_for(lambda: server.query("agentgateway:gen_ai_tokens:rate5m"), what="token rate")
     assert tokens[0]["metric"]["user"] == "alice"
     assert server.wait_for(lambda: server.query("agentgateway:gen_ai_cost_usd:per_hour"), what="cost per hour")
+    # Series without a gateway label get it from the relabelled pod label, in the proxy's own format.
+    pod = server.wait_for(lambda: server.query("agentgateway:pod_gateway:info"), what="pod to Gateway mapping")
+    assert [(s["metric"]["pod"], s["metric"]["gateway"]) for s in pod] == [
+        ("agentgateway-6f7d9c-x2x7q", "agentgateway-system/agentgateway-proxy")]
+    checks = server.wait_for(lambda: server.query("agentgateway:guardrail_checks:rate5m"), what="guardrail checks")
+    assert {(s["metric"]["gateway"], s["metric"]["action"]) for s in checks} == {
+        ("agentgateway-system/agentgateway-proxy", "Allow"), ("agentgateway-system/agentgateway-proxy", "Reject")}
 
     # 10 % 5xx is over the 5 % threshold: the alert is pending (it fires after `for: 5m`).
     def error_alert():

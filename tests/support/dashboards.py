@@ -4,6 +4,9 @@
 OpenMetrics text with the gateway's real metric and label names (shared/reference/agentgateway.md,
 crates' HTTPLabels / GenAILabels with the flattened route identifier), plus the target labels the
 prometheus role's scrape job adds (job, namespace, pod, gateway_networking_k8s_io_gateway_name).
+``runtime_families`` adds every other family the proxy exports at v1.4.1 (process, cgroup, tokio,
+xDS, downstream, TLS, processing, upstream, MCP, guardrail, retry), each written from the source
+file cited next to it, and kube-state-metrics' container limits for the proxy pod.
 It backfills them with ``promtool tsdb create-blocks-from openmetrics``, then computes the series
 of the prometheus role's *rendered* recording rules by evaluating each rule's expression over the
 window on a first Prometheus, backfills those too, and starts the Prometheus the tests query. So
@@ -94,6 +97,14 @@ class _Writer(object):
             for ts in self.ts:
                 self.lines.append("%s%s %s %d" % (family, text, _num(value), ts))
 
+    def info(self, family, label_sets):
+        """An OpenMetrics info family: samples ``<family>_info{...} 1``."""
+        self.lines.append("# TYPE %s info" % family)
+        for labels in label_sets:
+            text = _labels(labels)
+            for ts in self.ts:
+                self.lines.append("%s_info%s 1 %d" % (family, text, ts))
+
     def histogram(self, family, series, buckets):
         """``series``: list of (labels, count per step, mean value, share of observations per bucket)."""
         self.lines.append("# TYPE %s histogram" % family)
@@ -121,10 +132,13 @@ def gateway_openmetrics(timestamps):
     http = []
     for provider, _model, backend, _users in PROVIDERS:
         base = dict(TARGET, **ROUTE)
-        base.update({"backend": backend, "protocol": "http", "method": "POST", "reason": "Upstream"})
+        # protocol: Backend::backend_protocol() is "llm" for AI backends (types/agent.rs@v1.4.1)
+        base.update({"backend": backend, "protocol": "llm", "method": "POST", "reason": "Upstream"})
         for status, rate in (("200", 9.0), ("429", 0.5), ("500", 0.5 if provider == "openai" else 0.2)):
             http.append((dict(base, status=status), rate))
-    w.counter("agentgateway_requests", http)
+        # a prompt guardrail's rejection: ProxyResponseReason::Guardrail (proxy/mod.rs@v1.4.1)
+        http.append((dict(base, status="403", reason="Guardrail"), 0.3))
+    w.counter("agentgateway_requests", http + mcp_http_series())
     w.histogram(
         "agentgateway_request_duration_seconds",
         [(labels, rate, 0.8, (0.2, 0.3, 0.3, 0.1, 0.05, 0.05, 0.0)) for labels, rate in http],
@@ -153,7 +167,124 @@ def gateway_openmetrics(timestamps):
     w.counter("agentgateway_gen_ai_client_cost_usd", cost)
     w.counter("agentgateway_cost_catalog_lookups", lookups)
     w.gauge("up", [(TARGET, 1)])
+    runtime_families(w, http)
     return w.text()
+
+
+# ---- the rest of what the proxy exports (agentgateway v1.4.1) ---------------------------------
+MCP_ROUTE = dict(ROUTE, route="agentgateway-system/mcp")
+MCP_BACKEND = "agentgateway-system/mcp-tools"
+# the proxy container in the controller's pods; kube-state-metrics names its series after it
+CONTAINER = "agentgateway"
+# crates/agentgateway/src/telemetry/metrics.rs@v1.4.1 CONNECT_DURATION_BUCKET, PROCESSING_DURATION_BUCKETS,
+# HTTP_REQUEST_DURATION_BUCKET (trimmed to the buckets the shares below fill)
+CONNECT_BUCKETS = ("0.0015", "0.0043", "0.0126", "0.0368", "0.108", "0.316", "+Inf")
+PROCESSING_BUCKETS = ("0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "+Inf")
+CALL_BUCKETS = ("0.05", "0.1", "0.25", "0.5", "1.0", "2.5", "+Inf")
+XDS_TYPES = (
+    # crates/agentgateway/src/state_manager.rs@v1.4.1: the type URLs the proxy subscribes to
+    "type.googleapis.com/agentgateway.dev.resource.Resource",
+    "type.googleapis.com/istio.workload.Address",
+)
+
+
+def mcp_http_series():
+    """HTTP answers of an MCP backend: protocol "mcp" (types/agent.rs@v1.4.1 backend_protocol)."""
+    base = dict(TARGET, **MCP_ROUTE)
+    base.update({"backend": MCP_BACKEND, "protocol": "mcp", "method": "POST"})
+    # proxy/mod.rs@v1.4.1: MCP errors are reason "MCP"; NoBackends/Unavailable answer 503
+    return [(dict(base, status="200", reason="Upstream"), 3.0),
+            (dict(base, status="503", reason="MCP"), 0.1),
+            (dict(base, status="400", reason="MCP"), 0.05)]
+
+
+def runtime_families(w, http):
+    """Every family of the proxy that the GenAI part above does not write, with its real labels."""
+    # telemetry/metrics.rs@v1.4.1 Metrics::new: registry.register("build", Info(BuildLabel {tag}))
+    w.info("agentgateway_build", [dict(TARGET, tag="v1.4.1")])
+    # xds/src/metrics.rs@v1.4.1: config_synchronized (Gauge), xds_message / xds_message (Unit::Bytes)
+    # counters by TypeUrl {url}, xds_connection_terminations by {reason} (ConnectionTerminationReason)
+    w.gauge("agentgateway_config_synchronized", [(TARGET, 1)])
+    w.counter("agentgateway_xds_message", [(dict(TARGET, url=url), 0.02) for url in XDS_TYPES])
+    w.counter("agentgateway_xds_message_bytes", [(dict(TARGET, url=url), 120.0) for url in XDS_TYPES])
+    w.counter("agentgateway_xds_connection_terminations",
+              [(dict(TARGET, reason="Reconnect"), 0.001), (dict(TARGET, reason="ConnectionError"), 0.0005)])
+    # crates/core/src/tokio_metrics.rs@v1.4.1 TokioCollector: "tokio_" + RuntimeMetrics method, ConstGauge
+    w.gauge("agentgateway_tokio_num_workers", [(TARGET, 2)])
+    w.gauge("agentgateway_tokio_num_alive_tasks", [(TARGET, 57)])
+    w.gauge("agentgateway_tokio_global_queue_depth", [(TARGET, 3)])
+    # pprof-alloc 0.5.0 src/stats/cgroups.rs PrometheusCollector (registered in app.rs@v1.4.1): ConstGauge
+    # bytes from the container's cgroup v2 memory.current / memory.stat ...
+    for name, value in (("usage", 96e6), ("working_set", 81e6), ("anon", 70e6), ("file", 18e6),
+                        ("inactive_file", 15e6), ("kernel", 6e6), ("sock", 1e6), ("shmem", 0.2e6)):
+        w.gauge("agentgateway_cgroup_" + name, [(TARGET, value)])
+    # ... and ConstCounters whose names already end in _total, so the encoder appends a second one
+    w.counter("agentgateway_cgroup_pgmajfault_total", [(TARGET, 0.2)])
+    # pprof-alloc 0.5.0 src/stats/smaps.rs PrometheusCollector: /proc/self/smaps_rollup, bytes, ConstGauge
+    for name, value in (("rss", 88e6), ("pss", 86e6), ("anonymous", 69e6)):
+        w.gauge("agentgateway_process_" + name, [(TARGET, value)])
+
+    # telemetry/metrics.rs@v1.4.1 TCPLabels {bind, gateway, listener, protocol}: downstream_connections,
+    # downstream_received / downstream_sent (Unit::Bytes), tls_handshake_duration (Unit::Seconds)
+    tcp = dict(TARGET, bind=ROUTE["bind"], gateway=ROUTE["gateway"], listener=ROUTE["listener"])
+    w.counter("agentgateway_downstream_connections", [(dict(tcp, protocol="http"), 1.5),
+                                                      (dict(tcp, protocol="https"), 0.5)])
+    w.counter("agentgateway_downstream_received_bytes", [(dict(tcp, protocol="http"), 4096.0)])
+    w.counter("agentgateway_downstream_sent_bytes", [(dict(tcp, protocol="http"), 20480.0)])
+    w.histogram("agentgateway_tls_handshake_duration_seconds",
+                [(dict(tcp, protocol="https"), 0.5, 0.004, (0.1, 0.5, 0.3, 0.1, 0.0, 0.0, 0.0))], CONNECT_BUCKETS)
+
+    # HTTPLabels: response (Unit::Bytes) and retries counters; MinimalHTTPLabels {backend, route..., custom}:
+    # request_processing / response_processing (Unit::Seconds) histograms
+    ok = [(labels, rate) for labels, rate in http if labels["status"] == "200"]
+    w.counter("agentgateway_response_bytes", [(labels, rate * 1800.0) for labels, rate in ok])
+    w.counter("agentgateway_retries", [(labels, rate * 0.05) for labels, rate in ok])
+    minimal = [(dict(TARGET, backend=labels["backend"], **ROUTE), rate) for labels, rate in ok]
+    w.histogram("agentgateway_request_processing_seconds",
+                [(labels, rate, 0.0004, (0.1, 0.4, 0.3, 0.15, 0.05, 0.0, 0.0)) for labels, rate in minimal],
+                PROCESSING_BUCKETS)
+    w.histogram("agentgateway_response_processing_seconds",
+                [(labels, rate, 0.0002, (0.3, 0.4, 0.2, 0.1, 0.0, 0.0, 0.0)) for labels, rate in minimal],
+                PROCESSING_BUCKETS)
+
+    # ConnectLabels {transport} (client/mod.rs@v1.4.1 Transport::name: plaintext, tls, hbone, ...)
+    w.histogram("agentgateway_upstream_connect_duration_seconds",
+                [(dict(TARGET, transport="plaintext"), 0.3, 0.002, (0.6, 0.3, 0.1, 0.0, 0.0, 0.0, 0.0)),
+                 (dict(TARGET, transport="tls"), 0.2, 0.06, (0.0, 0.0, 0.1, 0.3, 0.5, 0.1, 0.0))],
+                CONNECT_BUCKETS)
+    # OutboundCallLabels {kind: Primary|Policy|Mirror, subtype: Http|Llm|Mcp|ExtAuthz|ExtProc|Guardrail|...}
+    w.histogram("agentgateway_upstream_call_duration_seconds",
+                [(dict(TARGET, kind="Primary", subtype="Llm"), 8.0, 0.9, (0.0, 0.1, 0.2, 0.3, 0.3, 0.1, 0.0)),
+                 (dict(TARGET, kind="Primary", subtype="Mcp"), 3.0, 0.08, (0.5, 0.3, 0.2, 0.0, 0.0, 0.0, 0.0)),
+                 (dict(TARGET, kind="Policy", subtype="Guardrail"), 8.0, 0.12, (0.2, 0.3, 0.4, 0.1, 0.0, 0.0, 0.0))],
+                CALL_BUCKETS)
+
+    # GuardrailLabels {phase: Request|Response, action: Allow|Mask|Reject|FailOpen}: no route, no gateway
+    w.counter("agentgateway_guardrail_checks",
+              [(dict(TARGET, phase="Request", action="Allow"), 7.0),
+               (dict(TARGET, phase="Request", action="Mask"), 0.4),
+               (dict(TARGET, phase="Request", action="Reject"), 0.3),
+               (dict(TARGET, phase="Request", action="FailOpen"), 0.02),
+               (dict(TARGET, phase="Response", action="Allow"), 7.5),
+               (dict(TARGET, phase="Response", action="Reject"), 0.1)])
+    # MCPCall {method, resource_type, server, resource, route identifier, custom} (telemetry/log.rs@v1.4.1:
+    # target_name() is the server, metric_resource_name() the tool/prompt/resource; MCPOperation Display)
+    mcp = dict(TARGET, **MCP_ROUTE)
+    w.counter("agentgateway_mcp_requests", [
+        (dict(mcp, method="tools/call", resource_type="tool", server="github", resource="search_issues"), 1.2),
+        (dict(mcp, method="tools/call", resource_type="tool", server="docs", resource="lookup"), 0.8),
+        (dict(mcp, method="prompts/get", resource_type="prompt", server="docs", resource="summarize"), 0.1),
+        (dict(mcp, method="tools/list", resource_type="unknown", server="unknown", resource="unknown"), 0.3),
+    ])
+
+    # kube-state-metrics (docs/metrics/workload/pod-metrics.md), scraped by the chart's
+    # kubernetes-service-endpoints job with honor_labels: the pod's own namespace and pod labels
+    ksm = {"job": "kubernetes-service-endpoints", "instance": "10.244.0.5:8080", "namespace": TARGET["namespace"],
+           "pod": TARGET["pod"], "container": CONTAINER, "node": "kind-control-plane",
+           "uid": "4f0c2a9e-8d1b-4c51-9e0a-2b7d3c1f6a10"}
+    w.gauge("kube_pod_container_resource_limits", [(dict(ksm, resource="memory", unit="byte"), 512 * 2 ** 20)])
+    w.gauge("kube_pod_container_resource_requests", [(dict(ksm, resource="memory", unit="byte"), 128 * 2 ** 20)])
+    w.counter("kube_pod_container_status_restarts", [(ksm, 0.0002)])
 
 
 def recording_openmetrics(server, groups, start, end):
@@ -263,6 +394,9 @@ def substitute(expr, values):
 
     def repl(match):
         name = match.group(1) or match.group(2) or match.group(3)
+        if name.isdigit():
+            # label_replace's "$1": Grafana leaves names that are no variable alone, and none is a number
+            return match.group(0)
         if name not in values:
             raise KeyError("unknown dashboard variable $%s in %r" % (name, expr))
         return values[name]

@@ -61,12 +61,48 @@ def test_rules_select_the_job_and_use_the_thresholds():
         ({"latency_p95_seconds": -1}, "must be positive"),
         ({"for": "5 minutes"}, "must look like 5m"),
         ({"errors": 0.1}, "unknown alert thresholds: errors"),
+        ({"memory_limit_ratio": 1.2}, "memory_limit_ratio=1.2 must be a ratio in (0, 1]"),
+        ({"mcp_error_ratio": 0}, "mcp_error_ratio=0 must be a ratio in (0, 1]"),
+        ({"guardrail_block_ratio": "a lot"}, "guardrail_block_ratio='a lot' must be a number"),
+        ({"guardrail_block_spike_factor": 0.5}, "must be at least 1"),
+        ({"retry_ratio": 0}, "retry_ratio=0 must be positive"),
+        ({"upstream_connect_p95_seconds": True}, "must be a number"),
+        ({"xds_silence": 15}, "xds_silence=15 must look like 5m"),
     ],
 )
 def test_rules_refuse_bad_thresholds(thresholds, message):
     with pytest.raises(pc.PrometheusConfigError) as err:
         pc.alerting_rules("agw", thresholds)
     assert message in str(err.value)
+
+
+def test_runtime_alerts_use_their_thresholds():
+    rules = pc.alerting_rules("gw-pods", {"memory_limit_ratio": 0.8, "xds_silence": "30m", "mcp_error_ratio": 0.1,
+                                          "guardrail_block_ratio": 0.5, "guardrail_block_spike_factor": 2,
+                                          "retry_ratio": 1.5, "upstream_connect_p95_seconds": 0.25})
+    by_name = {r["alert"]: r for r in rules["groups"][0]["rules"]}
+    assert by_name["AgentgatewayMemoryNearLimit"]["expr"].endswith(") > 0.8")
+    assert by_name["AgentgatewayXdsSilent"]["expr"].count("[30m]") == 2
+    assert "for 30m" in by_name["AgentgatewayXdsSilent"]["annotations"]["summary"]
+    assert by_name["AgentgatewayMcpErrorRatioHigh"]["expr"].endswith(") > 0.1")
+    spike = by_name["AgentgatewayGuardrailBlockSpike"]["expr"]
+    assert ") > 0.5\nunless on (namespace, gateway)" in spike and ") <= 2 * (" in spike
+    assert "[1d] offset 5m" in spike
+    assert by_name["AgentgatewayRetryStorm"]["expr"].endswith(") > 1.5")
+    assert by_name["AgentgatewayUpstreamConnectSlow"]["expr"].endswith(") > 0.25")
+    for rule in by_name.values():
+        assert 'job="gw-pods"' in rule["expr"], rule["alert"]
+        assert 'job="agentgateway"' not in rule["expr"], rule["alert"]
+
+
+def test_series_without_a_gateway_label_get_it_from_the_pod():
+    rules = {r["record"]: r["expr"] for r in pc.recording_rules("agw")["groups"][0]["rules"]}
+    join = 'label_join(%s, "gateway", "/", "namespace", "gateway_networking_k8s_io_gateway_name")'
+    assert rules["agentgateway:pod_gateway:info"] == join % (
+        'group by (namespace, pod, gateway_networking_k8s_io_gateway_name) (up{job="agw"})')
+    assert join % 'rate(agentgateway_guardrail_checks_total{job="agw"}[5m])' in rules["agentgateway:guardrail_checks:rate5m"]
+    # the proxy labels guardrail checks with phase and action only (telemetry/metrics.rs GuardrailLabels)
+    assert rules["agentgateway:guardrail_checks:rate5m"].startswith("sum by (namespace, gateway, phase, action)")
 
 
 def test_recording_rules_keep_extra_labels_once():
