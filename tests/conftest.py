@@ -18,6 +18,7 @@ pytest_plugins = [
     "support.gateway",
     "support.wiremock",
     "support.kube",
+    "support.stack",
 ]
 
 
