@@ -72,3 +72,34 @@ def test_every_hop_passes_and_the_reports_say_so(local_stack, tmp_path):
     assert "**PASSED**" in markdown and "grafana.panel" in markdown
     timings = sorted(((c["elapsed_s"], c["id"]) for c in report["checks"]), reverse=True)[:5]
     print("verify.yml took %.1fs; slowest checks: %s" % (elapsed, timings))
+
+    # check mode: the reads run, the requests are not sent, no report file is written
+    sent_before = len(local_stack.wiremock.admin("GET", "/requests")["requests"])
+    checked = verify(local_stack, tmp_path / "check", args=["--check"])
+    assert not (tmp_path / "check" / "report").exists()
+    assert len(local_stack.wiremock.admin("GET", "/requests")["requests"]) == sent_before, "nothing was sent"
+    assert "skip  gateway.request.gpt-4.0" in checked.stdout and "ok    grafana.panel" in checked.stdout
+    assert "backend.received" not in checked.stdout and " 0 failed" in checked.stdout
+
+
+def test_render_mode_skips_with_one_line_why(tmp_path):
+    proc = render_playbook(REPO / "playbooks" / "verify.yml", tmp_path / "render",
+                           {"verification_report_dir": str(tmp_path / "report")})
+    assert "Verification skipped: render mode" in proc.stdout and "agw_obs_access=url" in proc.stdout
+    assert not (tmp_path / "report").exists()
+
+
+@pytest.mark.parametrize("extra,needle", [
+    ({"agw_obs_access": "url", "agw_obs_service_urls": {"prometheus": "http://localhost:9090"}},
+     "agw_obs_access=url needs agw_obs_service_urls.gateway"),
+    ({"agw_obs_access": "url", "agw_obs_service_urls": {"prometheus": "localhost:9090"}},
+     "agw_obs_service_urls.prometheus=localhost:9090 is not a URL"),
+    ({"verification_deadline": 0}, "verification_deadline (0)"),
+    ({"verification_grafana_panel": {"dashboard_uid": "x"}}, "verification_grafana_panel must be"),
+])
+def test_bad_settings_fail_before_anything_is_sent(tmp_path, extra, needle):
+    variables = {"verification_report_dir": str(tmp_path / "report")}
+    variables.update(extra)
+    proc = render_playbook(REPO / "playbooks" / "verify.yml", tmp_path / "render", variables, check=False)
+    assert proc.returncode != 0 and needle in proc.stdout, proc.stdout[-2000:]
+    assert "Send one request per model" not in proc.stdout and not (tmp_path / "report").exists()

@@ -23,6 +23,7 @@ import http.server
 import json
 import re
 import secrets
+import socket
 import ssl
 import threading
 import time
@@ -41,8 +42,18 @@ class JsonServer(object):
         self.calls = []
         outer = self
 
+        self._connections = set()
+
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+
+            def setup(self):
+                super().setup()
+                outer._connections.add(self.connection)
+
+            def finish(self):
+                outer._connections.discard(self.connection)
+                super().finish()
 
             def _serve(self):
                 length = int(self.headers.get("Content-Length") or 0)
@@ -91,8 +102,14 @@ class JsonServer(object):
         return 404, {"message": "not found"}, {}
 
     def stop(self):
+        """Stop listening and cut open keep-alive connections too (a stopped service answers nothing)."""
         self.server.shutdown()
         self.server.server_close()
+        for conn in list(self._connections):
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
 
 def _now_ns():
