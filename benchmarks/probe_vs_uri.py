@@ -81,7 +81,7 @@ def playbook(urls):
     probe_checks, uri_tasks = [], []
     for check_id, base, path, auth, expectations in checks(urls):
         probe = {"id": check_id, "service": {"url": base}, "path": path}
-        probe.update({k: v for k, v in auth.items()})
+        probe.update(auth)
         if expectations:
             probe["json"] = [dict({"path": p}, **({"equals": v} if v is not None else {})) for p, v in expectations]
         probe_checks.append(probe)
@@ -129,7 +129,7 @@ def run_once(path):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     work = pathlib.Path(tempfile.mkdtemp(prefix="agw-obs-bench-"))
@@ -139,7 +139,7 @@ def main():
         stack.prometheus.wait_for(lambda: stack.prometheus.query('up{job="agentgateway"} == 1'), what="target up")
         path = work / "bench.yml"
         path.write_text(yaml.safe_dump(playbook(stack.service_urls()), sort_keys=False))
-        runs = [run_once(path) for _ in range(args.runs)]
+        runs = [run_once(path) for _run in range(args.runs)]
     finally:
         stack.stop()
     medians = {key: statistics.median(r[key] for r in runs) for key in runs[0]}

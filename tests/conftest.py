@@ -19,6 +19,7 @@ pytest_plugins = [
     "support.wiremock",
     "support.kube",
     "support.stack",
+    "support.cluster",
 ]
 
 

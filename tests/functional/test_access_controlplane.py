@@ -24,7 +24,7 @@ import pathlib
 import pytest
 
 from ansible_collections.agentgateway.observability.plugins.modules import service_probe
-from support.cluster import host_address, verification_cluster  # noqa: F401 - the fixture
+from support.cluster import host_address
 from support.fixtures import REPO, run_playbook
 from support.forward_proxy import ForwardProxy
 from support.modules import by_id, run_module
@@ -35,7 +35,7 @@ NS = "monitoring"
 
 
 @pytest.fixture(scope="module")
-def cluster(verification_cluster):  # noqa: F811
+def cluster(verification_cluster):
     c = verification_cluster
     c.namespace(NS)
     labels = {"app.kubernetes.io/name": "prometheus"}
@@ -88,9 +88,9 @@ def test_a_pod_the_api_server_cannot_reach(cluster, capsys):
     cluster.pod_ip(NS, "unreachable", address)
     cluster.apply({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "unreachable", "namespace": NS},
                    "spec": {"ports": [{"name": "http", "port": 80, "targetPort": port}]}})
+    pod_ref = {"kind": "Pod", "name": "unreachable", "namespace": NS}
     cluster.apply({"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "unreachable", "namespace": NS},
-                   "subsets": [{"addresses": [{"ip": address, "targetRef": {"kind": "Pod", "name": "unreachable",
-                                                                             "namespace": NS}}],
+                   "subsets": [{"addresses": [{"ip": address, "targetRef": pod_ref}],
                                 "ports": [{"name": "http", "port": port}]}]})
     check = probe(capsys, cluster.kubeconfig, prometheus_check("unreachable", name="unreachable"))["unreachable"]
     assert check["cause"] == "upstream_unreachable" and "connection refused" in check["saw"]
@@ -118,8 +118,12 @@ def test_a_serviceaccount_token_rbac_and_a_bad_token(cluster, capsys, tmp_path):
                    "metadata": {"name": "verify", "namespace": NS},
                    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "verify"},
                    "subjects": [{"kind": "ServiceAccount", "name": "verifier", "namespace": NS}]})
-    allowed = cluster.wait_for(lambda: (lambda c: c if c["cause"] == "no_endpoints" else None)(
-        probe(capsys, with_token, prometheus_check(), deadline=1)["prometheus.ready"]), "RBAC to apply")
+
+    def through_rbac():
+        check = probe(capsys, with_token, prometheus_check(), deadline=1)["prometheus.ready"]
+        return check if check["cause"] == "no_endpoints" else None
+
+    allowed = cluster.wait_for(through_rbac, "RBAC to apply")
     assert allowed["cause"] == "no_endpoints", "the token authenticated and RBAC let it through to the proxy"
     bad = cluster.kubeconfig_for(tmp_path / "bad.yaml", {"token": "not-a-token"})
     rejected = probe(capsys, bad, prometheus_check())["prometheus.ready"]

@@ -18,7 +18,6 @@ import tarfile
 import pytest
 import yaml
 
-from support.cluster import verification_cluster  # noqa: F401 - the fixture
 from support.fixtures import REPO, run_playbook
 from support.tools import tool
 
@@ -49,7 +48,7 @@ def chart(directory):
 
 
 @pytest.fixture(scope="module")
-def planted_cluster(verification_cluster, tmp_path_factory, shared_dir):  # noqa: F811
+def planted_cluster(verification_cluster, tmp_path_factory, shared_dir):
     c = verification_cluster
     for ns in (GW_NS, MON_NS):
         c.namespace(ns)
@@ -82,7 +81,7 @@ def planted_cluster(verification_cluster, tmp_path_factory, shared_dir):  # noqa
     # bound to a node without a kubelet: the API server cannot fetch its logs
     c.apply({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "on-a-ghost-node", "namespace": MON_NS},
              "spec": {"nodeName": "ghost-node", "containers": [{"name": "c", "image": "example.invalid/none:1"}]}})
-    c.wait_for(lambda: [p for p in c.core.list_namespaced_pod(GW_NS).items], "the proxy's pod (Pending)")
+    c.wait_for(lambda: c.core.list_namespaced_pod(GW_NS).items, "the proxy's pod (Pending)")
     env = dict(os.environ, KUBECONFIG=c.kubeconfig)
     subprocess.run([tool("helm"), "install", "grafana", chart(tmp_path_factory.mktemp("chart")), "-n", MON_NS,
                     "--set", "adminPassword=%s" % PLANTED["helm_value"], "--wait=false"], env=env, check=True,

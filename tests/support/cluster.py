@@ -49,8 +49,8 @@ class Cluster(object):
         self.core.patch_namespaced_pod_status(name, namespace, {"status": {"podIP": ip, "podIPs": [{"ip": ip}]}})
 
     def token(self, namespace, service_account, seconds=3600):
-        self.apply({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": service_account,
-                                                                              "namespace": namespace}})
+        self.apply({"apiVersion": "v1", "kind": "ServiceAccount",
+                    "metadata": {"name": service_account, "namespace": namespace}})
         request = client.AuthenticationV1TokenRequest(spec=client.V1TokenRequestSpec(
             audiences=["https://kubernetes.default.svc.cluster.local"], expiration_seconds=seconds))
         return self.core.create_namespaced_service_account_token(service_account, namespace, request).status.token

@@ -73,9 +73,8 @@ def _pod(name, phase="Running", node="n1", ready=True, restarts=0, waiting=None)
 
 
 def test_failing_pods_table_and_logs():
-    pods = [_pod("ok"), _pod("pending", phase="Pending", node=None, ready=False), _pod("crash", ready=False,
-                                                                                     restarts=4,
-                                                                                     waiting="CrashLoopBackOff"),
+    pods = [_pod("ok"), _pod("pending", phase="Pending", node=None, ready=False),
+            _pod("crash", ready=False, restarts=4, waiting="CrashLoopBackOff"),
             _pod("done", phase="Succeeded", ready=False)]
     failing = diagnose.failing_pods(pods)
     assert [p["name"] for p in failing] == ["pending", "crash"]
