@@ -37,7 +37,9 @@ options:
     description: Kubeconfig context for C(proxy) access; default C(K8S_AUTH_CONTEXT), then the current context.
     type: str
   timeout:
-    description: Seconds each attempt may take (connect and every read); never more than what is left of O(deadline).
+    description:
+      - Seconds each attempt may take (connect and every read).
+      - Cut to what is left of O(deadline), but never below one second, so a check that starts late still gets one attempt.
     type: float
     default: 10.0
   deadline:

@@ -94,8 +94,13 @@ class Deadline(object):
         return time.monotonic() - self.started
 
     def timeout(self, per_attempt):
-        """The timeout of the next attempt: ``per_attempt`` cut to what is left (never below 50 ms)."""
-        return max(0.05, min(float(per_attempt), self.remaining()))
+        """The timeout of the next attempt: ``per_attempt`` cut to what is left.
+
+        Never below one second (or ``per_attempt`` when smaller): a check that starts after an earlier
+        check of the same module used up the deadline still gets one fair attempt, so a slow but working
+        service is not reported as a timeout because of its neighbour.
+        """
+        return max(min(float(per_attempt), 1.0), min(float(per_attempt), self.remaining()))
 
 
 def poll(deadline, attempt, backoff=0.5, max_backoff=5.0, retryable=RETRYABLE_CAUSES, sleep=time.sleep):

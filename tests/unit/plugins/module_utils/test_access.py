@@ -70,10 +70,13 @@ def test_deadline_cuts_the_attempt_timeout(monkeypatch):
     clock = _Clock(monkeypatch)
     deadline = Deadline(3)
     assert deadline.timeout(10) == 3
-    clock.now += 2.5
-    assert deadline.timeout(10) == pytest.approx(0.5)
+    clock.now += 1.5
+    assert deadline.timeout(10) == pytest.approx(1.5)
+    clock.now += 1.0
+    assert deadline.timeout(10) == 1.0, "never below one second: at most one second past the deadline"
     clock.now += 5
-    assert deadline.timeout(10) == 0.05 and deadline.expired()
+    assert deadline.timeout(10) == 1.0 and deadline.expired(), "a check after the deadline still gets one attempt"
+    assert deadline.timeout(0.3) == 0.3
 
 
 def _b64(text):
