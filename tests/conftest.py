@@ -22,6 +22,8 @@ pytest_plugins = [
     "support.gateway",
     "support.wiremock",
     "support.kube",
+    "support.stack",
+    "support.cluster",
 ]
 
 

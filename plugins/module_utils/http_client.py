@@ -7,7 +7,10 @@ Standard library only (``http.client`` + ``ssl``), so it runs on any target Pyth
 
 * one keep-alive connection per thread and host (safe to call from many threads at once);
 * a timeout per request (connect and every read), TLS with ``validate_certs`` / ``ca_path`` /
-  client certificates, the SSL context built once per client;
+  ``ca_data`` / client certificates, the SSL context built once per client;
+* an optional HTTP proxy (``proxy_url``): plain HTTP requests go to the proxy with the absolute URL,
+  HTTPS requests through a ``CONNECT`` tunnel; credentials in the proxy URL become
+  ``Proxy-Authorization``;
 * retries with exponential backoff for connection failures and for chosen statuses
   (``Retry-After`` honoured, capped);
 * JSON helpers and a line iterator for Server-Sent Events with the time of the first byte;
@@ -108,7 +111,8 @@ class Response(object):
         self.url = url
         self.status = status
         self.reason = reason
-        self.headers = headers  # {lower-case name: value}
+        self.headers = headers  # {lower-case name: value} (the last of repeated headers)
+        self.header_items = []  # [(name, value)] as received, repeated headers included (Set-Cookie)
         self.started = started
         self.first_byte = first_byte  # monotonic time when the status line arrived
         self._raw = raw
@@ -199,7 +203,8 @@ class HttpClient(object):
 
     def __init__(self, base_url=None, timeout=10.0, retries=0, backoff=0.5, max_backoff=10.0,
                  retry_statuses=(429, 502, 503, 504), headers=None, validate_certs=True, ca_path=None,
-                 client_cert=None, client_key=None, username=None, password=None, user_agent=DEFAULT_USER_AGENT):
+                 client_cert=None, client_key=None, username=None, password=None, user_agent=DEFAULT_USER_AGENT,
+                 ca_data=None, proxy_url=None):
         self.base_url = base_url.rstrip("/") if base_url else None
         self.timeout = float(timeout)
         self.retries = int(retries)
@@ -213,6 +218,8 @@ class HttpClient(object):
         self.headers.update(headers or {})
         self._validate_certs = validate_certs
         self._ca_path = ca_path
+        self._ca_data = ca_data
+        self._proxy = _parse_proxy(proxy_url) if proxy_url else None
         self._client_cert = client_cert
         self._client_key = client_key
         self._ssl_context = None
@@ -224,7 +231,7 @@ class HttpClient(object):
         with self._ssl_lock:
             if self._ssl_context is None:
                 if self._validate_certs:
-                    context = ssl.create_default_context(cafile=self._ca_path)
+                    context = ssl.create_default_context(cafile=self._ca_path, cadata=self._ca_data)
                 else:
                     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
                     context.check_hostname = False
@@ -245,7 +252,14 @@ class HttpClient(object):
         pool = self._connections()
         conn = pool.get(key)
         if conn is None:
-            if scheme == "https":
+            if self._proxy is not None:
+                proxy_netloc, proxy_headers = self._proxy
+                if scheme == "https":
+                    conn = http.client.HTTPSConnection(proxy_netloc, timeout=timeout, context=self._context())
+                    conn.set_tunnel(netloc, headers=proxy_headers)
+                else:
+                    conn = http.client.HTTPConnection(proxy_netloc, timeout=timeout)
+            elif scheme == "https":
                 conn = http.client.HTTPSConnection(netloc, timeout=timeout, context=self._context())
             else:
                 conn = http.client.HTTPConnection(netloc, timeout=timeout)
@@ -294,6 +308,10 @@ class HttpClient(object):
             raise HttpError("invalid_url", "%r is not an http(s) URL" % url, url=url)
         target = urllib.parse.urlunsplit(("", "", parsed.path or "/", parsed.query, ""))
         send_headers = dict(self.headers)
+        if self._proxy is not None and parsed.scheme == "http":
+            # A plain HTTP request through a proxy names the whole URL (RFC 9112 absolute-form).
+            target = urllib.parse.urlunsplit((parsed.scheme, parsed.netloc, parsed.path or "/", parsed.query, ""))
+            send_headers.update(self._proxy[1])
         if json_body is not None:
             body = json.dumps(json_body).encode("utf-8")
             send_headers["Content-Type"] = "application/json"
@@ -352,8 +370,11 @@ class HttpClient(object):
             raise HttpError(kind, "%s %s failed: %s" % (method, url, _describe(exc)), url=url,
                             elapsed=time.monotonic() - started)
         first_byte = time.monotonic()
-        headers_out = {name.lower(): value for name, value in raw.getheaders()}
-        return Response(url, raw.status, raw.reason, headers_out, raw, started, first_byte, self, key, conn)
+        items = raw.getheaders()
+        headers_out = {name.lower(): value for name, value in items}
+        response = Response(url, raw.status, raw.reason, headers_out, raw, started, first_byte, self, key, conn)
+        response.header_items = items
+        return response
 
     def get_json(self, path_or_url, **kwargs):
         """GET and decode JSON; raises ``HttpError`` for error statuses and non-JSON bodies."""
@@ -362,6 +383,30 @@ class HttpClient(object):
     def post_json(self, path_or_url, data, **kwargs):
         """POST ``data`` as JSON and decode the JSON answer; raises like ``get_json``."""
         return self.request("POST", path_or_url, json_body=data, **kwargs).raise_for_status().json()
+
+
+def _parse_proxy(proxy_url):
+    """(host:port, headers) of an ``http://[user:password@]host:port`` proxy URL."""
+    parsed = urllib.parse.urlsplit(proxy_url)
+    if parsed.scheme != "http" or not parsed.hostname:
+        raise HttpError("invalid_url", "proxy %r is not an http://host:port URL (HTTPS proxies are not supported)"
+                        % _mask_userinfo(proxy_url), url=_mask_userinfo(proxy_url))
+    netloc = parsed.hostname if parsed.port is None else "%s:%d" % (parsed.hostname, parsed.port)
+    if ":" in (parsed.hostname or "") and parsed.port is not None:
+        netloc = "[%s]:%d" % (parsed.hostname, parsed.port)
+    headers = {}
+    if parsed.username is not None:
+        creds = "%s:%s" % (urllib.parse.unquote(parsed.username), urllib.parse.unquote(parsed.password or ""))
+        headers["Proxy-Authorization"] = "Basic " + base64.b64encode(creds.encode("utf-8")).decode("ascii")
+    return netloc, headers
+
+
+def _mask_userinfo(url):
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.username is None:
+        return url
+    host = parsed.netloc.rsplit("@", 1)[1]
+    return urllib.parse.urlunsplit((parsed.scheme, "***@" + host, parsed.path, parsed.query, parsed.fragment))
 
 
 def _describe(exc):

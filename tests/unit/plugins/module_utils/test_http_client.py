@@ -11,6 +11,7 @@ import time
 import pytest
 
 from ansible_collections.agentgateway.observability.plugins.module_utils import http_client as agw_http
+from support.forward_proxy import ForwardProxy
 from support.services import free_port
 
 
@@ -161,3 +162,45 @@ def test_classify_and_percentile():
     assert agw_http.percentile([7], 99) == 7
     assert agw_http.percentile([], 50) is None
     assert agw_http.HttpError("timeout", "m", url="u").to_dict() == {"kind": "timeout", "msg": "m", "url": "u"}
+
+
+def test_http_through_a_proxy_uses_the_absolute_url_and_proxy_credentials(server):
+    proxy = ForwardProxy()
+    try:
+        client = agw_http.HttpClient(proxy_url=proxy.url)
+        assert client.get_json(server + "/json") == {"ok": True}
+        method, target, auth = proxy.seen[0]
+        assert method == "GET" and target == server + "/json"
+        assert auth == "Basic " + agw_http.base64.b64encode(b"user:p@ss").decode()
+    finally:
+        proxy.stop()
+
+
+def test_https_through_a_proxy_tunnels_and_verifies_with_ca_data(tmp_path):
+    from support.contract import JsonServer, self_signed_context  # pylint: disable=import-outside-toplevel
+
+    context, cert_path = self_signed_context(tmp_path)
+
+    class Hello(JsonServer):
+        def handle(self, method, path, query, headers, body):
+            return 200, {"hello": path}, {}
+
+    tls = Hello(tls_context=context)
+    proxy = ForwardProxy()
+    try:
+        ca_data = open(cert_path).read()
+        client = agw_http.HttpClient(proxy_url=proxy.url, ca_data=ca_data)
+        assert client.get_json(tls.url + "/x") == {"hello": "/x"}
+        assert proxy.seen[0][0] == "CONNECT" and proxy.seen[0][1] == "127.0.0.1:%d" % tls.port
+        with pytest.raises(agw_http.HttpError) as info:
+            agw_http.HttpClient(proxy_url=proxy.url).request("GET", tls.url + "/x")
+        assert info.value.kind == "tls", "without the CA the tunnelled handshake fails verification"
+    finally:
+        proxy.stop()
+        tls.stop()
+
+
+def test_proxy_url_must_be_http():
+    with pytest.raises(agw_http.HttpError) as info:
+        agw_http.HttpClient(proxy_url="https://secret:pw@proxy:3128")
+    assert info.value.kind == "invalid_url" and "pw" not in str(info.value)

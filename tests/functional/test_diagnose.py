@@ -1,0 +1,140 @@
+"""playbooks/diagnose.yml against a real kube-apiserver v1.36.1 with a real Helm release, secrets planted.
+
+The control plane has no nodes: the pods stay Pending, so the bundle must say that they have no
+logs and go on; a pod bound to a node without a kubelet makes the log read fail, which the bundle
+records. A minimal chart written here is installed with the real helm 3 binary. Secrets are
+planted in a Secret, the gateway's rawConfig, container environments, the Helm values and
+manifest, the Grafana password file and the verification report; none may appear in the bundle
+folder or in the tarball.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import subprocess
+import tarfile
+
+import pytest
+import yaml
+
+from support.fixtures import REPO, run_playbook
+from support.tools import tool
+
+pytestmark = pytest.mark.services
+GW_NS, MON_NS = "agentgateway-system", "monitoring"
+PLANTED = {
+    "secret_data": "PLANTED-secret-data-0001",
+    "raw_config_header": "PLANTED-rawconfig-key-0002",
+    "env_password": "PLANTED-env-password-0003",
+    "env_header_token": "PLANTED-env-bearer-0004",
+    "helm_value": "PLANTED-helm-password-0005",
+    "grafana_file": "PLANTED-grafana-file-0006",
+    "report_token": "PLANTED-report-bearer-0007",
+}
+
+
+def chart(directory):
+    """A minimal chart of our own (name grafana, like the role's release), with a Secret from its values."""
+    root = pathlib.Path(directory, "grafana")
+    (root / "templates").mkdir(parents=True)
+    (root / "Chart.yaml").write_text("apiVersion: v2\nname: grafana\nversion: 0.0.1-test\nappVersion: test\n"
+                                     "description: test chart of agentgateway.observability's diagnose test\n")
+    (root / "values.yaml").write_text("adminPassword: ''\n")
+    (root / "templates" / "secret.yaml").write_text(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {{ .Release.Name }}-test-admin\nstringData:\n"
+        "  admin-password: {{ .Values.adminPassword | quote }}\n")
+    return str(root)
+
+
+@pytest.fixture(scope="module")
+def planted_cluster(verification_cluster, tmp_path_factory, shared_dir):
+    c = verification_cluster
+    for ns in (GW_NS, MON_NS):
+        c.namespace(ns)
+    for name in ("agentgateway.dev_agentgatewayparameters.yaml", "agentgateway.dev_agentgatewaypolicies.yaml"):
+        crd = yaml.safe_load((shared_dir / "schemas" / "agentgateway" / name).read_text())
+        c.apply(crd)
+        c.wait_crd(crd["metadata"]["name"])
+    c.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "mock-openai-auth", "namespace": GW_NS},
+             "stringData": {"Authorization": "Bearer " + PLANTED["secret_data"]}})
+    c.apply({"apiVersion": "agentgateway.dev/v1alpha1", "kind": "AgentgatewayParameters",
+             "metadata": {"name": "agentgateway-proxy-observability", "namespace": GW_NS},
+             "spec": {"rawConfig": {"config": {"statsAddr": "0.0.0.0:15020",
+                                               "tracing": {"otlpEndpoint": "http://tempo.monitoring:4317",
+                                                           "headers": {"x-api-key": PLANTED["raw_config_header"]}}}},
+                      "env": [{"name": "OTEL_EXPORTER_OTLP_HEADERS",
+                               "value": "authorization=Bearer %s" % PLANTED["env_header_token"]}]}})
+    c.apply({"apiVersion": "agentgateway.dev/v1alpha1", "kind": "AgentgatewayPolicy",
+             "metadata": {"name": "agentgateway-proxy-telemetry", "namespace": GW_NS},
+             "spec": {"targetRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway",
+                                      "name": "agentgateway-proxy"}],
+                      "frontend": {"accessLog": {"attributes": {"add": [{"name": "llm.request_model",
+                                                                         "expression": "llm.requestModel"}]}}}}})
+    labels = {"app.kubernetes.io/name": "agentgateway-proxy"}
+    c.apply({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "agentgateway-proxy", "namespace": GW_NS},
+             "spec": {"replicas": 1, "selector": {"matchLabels": labels}, "template": {
+                 "metadata": {"labels": labels},
+                 "spec": {"containers": [{"name": "agentgateway", "image": "cr.agentgateway.dev/agentgateway:v1.4.1",
+                                          "env": [{"name": "DB_PASSWORD", "value": PLANTED["env_password"]},
+                                                  {"name": "LOG_LEVEL", "value": "info"}]}]}}}})
+    # bound to a node without a kubelet: the API server cannot fetch its logs
+    c.apply({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "on-a-ghost-node", "namespace": MON_NS},
+             "spec": {"nodeName": "ghost-node", "containers": [{"name": "c", "image": "example.invalid/none:1"}]}})
+    c.wait_for(lambda: c.core.list_namespaced_pod(GW_NS).items, "the proxy's pod (Pending)")
+    env = dict(os.environ, KUBECONFIG=c.kubeconfig)
+    subprocess.run([tool("helm"), "install", "grafana", chart(tmp_path_factory.mktemp("chart")), "-n", MON_NS,
+                    "--set", "adminPassword=%s" % PLANTED["helm_value"], "--wait=false"], env=env, check=True,
+                   capture_output=True, text=True, timeout=120)
+    return c
+
+
+def bundle_texts(folder, tarball):
+    texts = {str(p.relative_to(folder)): p.read_text(errors="replace") for p in pathlib.Path(folder).rglob("*")
+             if p.is_file()}
+    with tarfile.open(tarball) as tar:
+        for member in tar.getmembers():
+            if member.isfile():
+                texts["tar:" + member.name] = tar.extractfile(member).read().decode("utf-8", "replace")
+    return texts
+
+
+def test_the_support_bundle(planted_cluster, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", "%s%s%s" % (os.path.dirname(tool("helm")), os.pathsep, os.environ["PATH"]))
+    password_file = tmp_path / "grafana-admin-password"
+    password_file.write_text(PLANTED["grafana_file"] + "\n")
+    report = tmp_path / "report"
+    report.mkdir()
+    (report / "verification.md").write_text("tried: POST /v1 [Authorization: Bearer %s]\n" % PLANTED["report_token"])
+    proc = run_playbook(REPO / "playbooks" / "diagnose.yml", {
+        "agw_obs_kubeconfig": planted_cluster.kubeconfig, "verification_diagnose_dir": str(tmp_path / "support"),
+        "verification_grafana_password_file": str(password_file), "verification_report_dir": str(report)})
+    folders = [p for p in (tmp_path / "support").iterdir() if p.is_dir()]
+    assert len(folders) == 1
+    folder = folders[0]
+    tarball = pathlib.Path(str(folder) + ".tar.gz")
+    assert tarball.is_file() and "Support bundle: %s" % folder in proc.stdout
+    texts = bundle_texts(folder, tarball)
+
+    for name, value in PLANTED.items():
+        leaks = [path for path, text in texts.items() if value in text]
+        assert leaks == [], "planted secret %s found in %s" % (name, leaks)
+
+    assert {"pods.txt", "pods.yaml", "events.yaml", "helm-releases.yaml", "gateway-telemetry.yaml",
+            "failing-pods.yaml", "README.txt", "files/report/verification.md"} <= set(texts)
+    proxy_logs = [p for p in texts if p.startswith("logs/agentgateway-system/agentgateway-proxy-")]
+    assert proxy_logs and "not scheduled to a node, so no kubelet has run it" in texts[proxy_logs[0]]
+    ghost = texts["logs/monitoring/on-a-ghost-node.log"]
+    assert "logs could not be read" in ghost and "ghost-node" in ghost
+    assert "Pending" in texts["pods.txt"] and "ghost-node" in texts["pods.txt"]
+    helm = yaml.safe_load(texts["helm-releases.yaml"])
+    grafana = [r for r in helm if r["read"] == "monitoring/grafana"][0]["release"]
+    assert grafana["status"] == "deployed" and grafana["chart"] == "grafana-0.0.1-test"
+    assert [r for r in helm if r["read"] == "monitoring/prometheus"][0]["release"] == "not installed"
+    telemetry = texts["gateway-telemetry.yaml"]
+    assert "0.0.0.0:15020" in telemetry and "tempo.monitoring:4317" in telemetry, "what is not secret stays"
+    assert "llm.requestModel" in telemetry and "LOG_LEVEL" in telemetry and "<redacted>" in telemetry
+    assert "the cluster does not serve this kind" in telemetry, "the Enterprise kinds are not installed here"
+    events = yaml.safe_load(texts["events.yaml"])
+    assert sum(e.get("count", 0) for e in events) > 0, "the controller manager's events are collected"
+    assert "Secret values removed before writing" in texts["README.txt"]

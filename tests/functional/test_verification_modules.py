@@ -1,0 +1,160 @@
+"""The verification modules against a real Prometheus 3.14 and a real WireMock.
+
+Prometheus scrapes local targets that serve the gateway's metric names (shared reference
+agentgateway.md, "Metrics") and runs the prometheus role's rendered rules; WireMock serves the
+mock_backend role's rendered mappings. The modules run in-process (their main()).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.agentgateway.observability.plugins.modules import prometheus_query, service_probe
+from support.modules import by_id, run_module
+from support.services import free_port
+from support.stack import GATEWAY_TARGET_LABELS
+
+pytestmark = pytest.mark.services
+
+MODELS = ("gpt-4", "gpt-3.5-turbo")
+
+
+def gateway_metrics(_scrape):
+    lines = ["# TYPE agentgateway_requests_total counter"]
+    route = 'gateway="agentgateway-system/agentgateway-proxy",route="agentgateway-system/mock-openai",' \
+            'backend="agentgateway-system/mock-openai",method="POST",protocol="http",listener="http"'
+    for index, model in enumerate(MODELS):
+        genai = 'gen_ai_operation_name="chat",gen_ai_system="openai",gen_ai_request_model="%s",' \
+                'gen_ai_response_model="%s",route="agentgateway-system/mock-openai",user="anonymous"' % (model, model)
+        lines += ['agentgateway_requests_total{%s,status="200",model="%s"} %d' % (route, model, 5 + index),
+                  "# TYPE agentgateway_gen_ai_client_token_usage histogram"]
+        for kind, total in (("input", 25), ("output", 12)):
+            lines += ['agentgateway_gen_ai_client_token_usage_bucket{%s,gen_ai_token_type="%s",le="+Inf"} 5'
+                      % (genai, kind),
+                      'agentgateway_gen_ai_client_token_usage_sum{%s,gen_ai_token_type="%s"} %d' % (genai, kind, total),
+                      'agentgateway_gen_ai_client_token_usage_count{%s,gen_ai_token_type="%s"} 5' % (genai, kind)]
+        if model == "gpt-4":
+            lines.append("agentgateway_gen_ai_client_cost_usd_total{%s} 0.0015" % genai)
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(scope="module")
+def healthy_prometheus(prometheus_binary, prometheus_values, tmp_path_factory):
+    from support.prometheus import MetricsTarget, PrometheusServer  # pylint: disable=import-outside-toplevel
+    target = MetricsTarget(gateway_metrics)
+    server = PrometheusServer(prometheus_binary, tmp_path_factory.mktemp("prom-healthy"), {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "scrape_configs": [{"job_name": "agentgateway", "static_configs": [
+            {"targets": [target.address], "labels": GATEWAY_TARGET_LABELS}]}],
+    }, rule_files={"alerting_rules.yml": prometheus_values["serverFiles"]["alerting_rules.yml"],
+                   "recording_rules.yml": prometheus_values["serverFiles"]["recording_rules.yml"]})
+    yield server
+    server.stop()
+    target.stop()
+
+
+@pytest.fixture(scope="module")
+def faulty_prometheus(prometheus_binary, tmp_path_factory):
+    """A gateway scraped twice, a gateway target that is down, and a rule that fails to evaluate."""
+    from support.prometheus import MetricsTarget, PrometheusServer  # pylint: disable=import-outside-toplevel
+    twice, first, second = MetricsTarget(gateway_metrics), MetricsTarget(gateway_metrics), MetricsTarget(
+        gateway_metrics)
+    server = PrometheusServer(prometheus_binary, tmp_path_factory.mktemp("prom-faulty"), {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "scrape_configs": [
+            {"job_name": "agentgateway", "static_configs": [{"targets": [twice.address]}]},
+            {"job_name": "kubernetes-pods", "static_configs": [{"targets": [twice.address]}]},
+            {"job_name": "gateway-down", "static_configs": [{"targets": ["127.0.0.1:%d" % free_port()]}]},
+            {"job_name": "multi", "static_configs": [{"targets": [first.address, second.address]}]},
+        ],
+    }, rule_files={"broken.yml": {"groups": [{"name": "broken", "rules": [
+        # two series per job on each side: many-to-many matching fails at every evaluation
+        {"record": "test:broken", "expr": 'up{job="multi"} * on(job) up{job="multi"}'}]}]}})
+    yield server
+    server.stop()
+    for target in (twice, first, second):
+        target.stop()
+
+
+def prom(server, capsys, **args):
+    base = {"service": {"url": server.url}, "deadline": 20, "backoff": 0.2, "fail_on_error": False}
+    base.update(args)
+    return run_module(prometheus_query, base, capsys)
+
+
+def test_queries_targets_rules_and_alerts_on_a_real_prometheus(healthy_prometheus, capsys):
+    result = prom(healthy_prometheus, capsys, targets=[{"job": "agentgateway"}], rules=True,
+                  rule_groups=["agentgateway.alerts", "agentgateway.recording"], alerts=True, queries=[
+                      {"id": "requests", "query": "sum by (model) (agentgateway_requests_total)", "above": 0,
+                       "per_label": {"label": "model", "values": list(MODELS)}},
+                      {"id": "tokens", "query": 'sum by (gen_ai_request_model) '
+                                                '(agentgateway_gen_ai_client_token_usage_sum{gen_ai_token_type="input"})',
+                       "min_value": 25, "max_value": 25, "min_series": 2},
+                      {"id": "cost", "query": "sum by (gen_ai_request_model) (agentgateway_gen_ai_client_cost_usd_total)",
+                       "per_label": {"label": "gen_ai_request_model", "values": ["gpt-4"]}, "above": 0}])
+    checks = by_id(result)
+    assert result["passed"], [c for c in result["checks"] if c["status"] != "passed"]
+    assert checks["prometheus.ready"]["status"] == "passed"
+    assert "1 target(s) up" in checks["prometheus.targets.agentgateway"]["saw"]
+    assert "all healthy" in checks["prometheus.rules"]["saw"]
+    assert {s["metric"]["model"] for s in result["series"]["requests"]} == set(MODELS)
+    assert "firing_alerts" in result
+
+
+def test_a_query_that_misses_says_which_model(healthy_prometheus, capsys):
+    result = prom(healthy_prometheus, capsys, ready=False, deadline=2, queries=[
+        {"id": "requests", "query": "sum by (model) (agentgateway_requests_total)", "above": 0,
+         "per_label": {"label": "model", "values": ["gpt-4", "claude-3"]}},
+        {"id": "too-high", "query": "sum(agentgateway_requests_total)", "min_value": 1000},
+        {"id": "nothing", "query": "agentgateway_no_such_metric"}])
+    checks = by_id(result)
+    assert checks["requests"]["cause"] == "no_data" and "no fitting series for model=claude-3" in checks["requests"]["saw"]
+    assert checks["too-high"]["cause"] == "expectation" and "value >= 1000" in checks["too-high"]["saw"]
+    assert checks["nothing"]["cause"] == "no_data" and checks["nothing"]["saw"] == "no series"
+    assert checks["requests"]["attempts"] > 1, "a missing series is waited for until the deadline"
+
+
+def test_target_scraped_twice_down_and_a_broken_rule(faulty_prometheus, capsys):
+    result = prom(faulty_prometheus, capsys, deadline=8, ready=False, rules=True,
+                  targets=[{"job": "agentgateway"}, {"job": "gateway-down"}, {"job": "missing-job"}])
+    checks = by_id(result)
+    twice = checks["prometheus.targets.agentgateway"]
+    assert twice["cause"] == "target_duplicate" and "also scraped by job(s) kubernetes-pods" in twice["saw"]
+    down = checks["prometheus.targets.gateway-down"]
+    assert down["cause"] == "target_down" and "connection refused" in down["saw"]
+    assert "15020" in down["fix"]
+    assert checks["prometheus.targets.missing-job"]["cause"] == "target_missing"
+    rules = checks["prometheus.rules"]
+    assert rules["cause"] == "rule_unhealthy" and "broken/test:broken" in rules["saw"]
+    assert "many-to-many" in rules["saw"] or "duplicate series" in rules["saw"]
+
+
+def test_fail_on_error_fails_the_task_with_every_cause(faulty_prometheus, capsys):
+    result = prom(faulty_prometheus, capsys, deadline=3, ready=False, fail_on_error=True,
+                  targets=[{"job": "gateway-down"}])
+    assert result["failed"] and "prometheus.targets.gateway-down (target_down)" in result["msg"]
+
+
+def test_service_probe_against_the_real_wiremock(mock_wiremock, capsys):
+    trace, span = "5" * 32, "6" * 16
+    chat = {"id": "chat", "service": {"url": mock_wiremock.url}, "method": "POST", "path": "/v1/chat/completions",
+            "headers": {"Authorization": "Bearer mock-key", "traceparent": "00-%s-%s-01" % (trace, span)},
+            "body": {"model": "gpt-4", "messages": [{"role": "user", "content": "hi"}]},
+            "json": [{"path": "choices[*].message.content", "min_count": 1}, {"path": "model", "equals": "gpt-4"},
+                     {"path": "usage.total_tokens", "regex": "^[0-9]+$"}]}
+    models = {"id": "models", "service": {"url": mock_wiremock.url}, "path": "/v1/models",
+              "headers": {"Authorization": "Bearer mock-key"}, "json": [{"path": "data[*].id", "min_count": 2}]}
+    wrong_key = {"id": "wrong-key", "service": {"url": mock_wiremock.url}, "path": "/v1/models",
+                 "headers": {"Authorization": "Bearer nope"}}
+    result = run_module(service_probe, {"checks": [chat, models, wrong_key], "deadline": 5, "fail_on_error": False},
+                        capsys)
+    checks = by_id(result)
+    assert checks["chat"]["status"] == "passed" and checks["models"]["status"] == "passed", result["checks"]
+    assert checks["wrong-key"]["cause"] == "unauthorized" and checks["wrong-key"]["attempts"] == 1
+    find = {"id": "journal", "service": {"url": mock_wiremock.url}, "method": "POST", "path": "/__admin/requests/find",
+            "body": {"method": "POST", "headers": {"traceparent": {"contains": trace}}},
+            "json": [{"path": "requests[*].url", "equals": "/v1/chat/completions"}]}
+    assert by_id(run_module(service_probe, {"checks": [find], "deadline": 5}, capsys))["journal"]["status"] == "passed"
+    # in check mode the POSTs are not sent, the GETs are
+    skipped = run_module(service_probe, {"checks": [chat, models], "deadline": 5}, capsys, check_mode=True)
+    assert [c["status"] for c in skipped["checks"]] == ["skipped", "passed"] and skipped["changed"] is False
