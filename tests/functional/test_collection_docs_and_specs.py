@@ -43,9 +43,44 @@ def test_filter_docs_render(name):
 
 @pytest.mark.parametrize("role", ROLES)
 def test_role_docs_render(role):
+    """Every entry point of every role (main, preflight, diagnose, ...) renders with ansible-doc."""
+    specs = yaml.safe_load((REPO / "roles" / role / "meta" / "argument_specs.yml").read_text())["argument_specs"]
     proc = ansible_doc("-t", "role", "agentgateway.observability.%s" % role)
     assert proc.returncode == 0, proc.stderr
-    assert re.search(r"ENTRY POINT: \W*main", proc.stdout), proc.stdout[:500]
+    for entry in specs:
+        assert re.search(r"ENTRY POINT: \W*%s\b" % re.escape(entry), proc.stdout), (entry, proc.stdout[:500])
+        one = ansible_doc("-t", "role", "-e", entry, "agentgateway.observability.%s" % role)
+        assert one.returncode == 0 and "ENTRY POINT" in one.stdout, (entry, one.stderr)
+
+
+def variables_doc(*args):
+    return subprocess.run([str(VENV_BIN / "python"), str(REPO / "scripts" / "variables-doc.py")] + list(args),
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_the_variable_reference_is_current():
+    """docs/variables/ is what scripts/variables-doc.py makes of the argument specs today."""
+    proc = variables_doc("--check")
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_a_stale_variable_reference_is_named(tmp_path):
+    assert variables_doc("--out", str(tmp_path)).returncode == 0
+    page = tmp_path / "traffic.md"
+    page.write_text(page.read_text().replace("`traffic_requests`", "`traffic_request_count`"))
+    (tmp_path / "gone_role.md").write_text("a role that no longer exists\n")
+    proc = variables_doc("--check", "--out", str(tmp_path))
+    assert proc.returncode == 1
+    assert "traffic.md" in proc.stderr and "gone_role.md" in proc.stderr and "make docs" in proc.stderr
+
+
+def test_the_variable_reference_documents_every_variable_with_its_default():
+    for role in ROLES:
+        page = (REPO / "docs" / "variables" / ("%s.md" % role)).read_text()
+        defaults_file = REPO / "roles" / role / "defaults" / "main.yml"
+        defaults = yaml.safe_load(defaults_file.read_text()) if defaults_file.exists() else {}
+        for name in defaults or {}:
+            assert "| `%s` |" % name in page, "%s: %s missing from docs/variables/%s.md" % (role, name, role)
 
 
 @pytest.mark.parametrize("role", ROLES)

@@ -48,12 +48,12 @@ def chart(directory):
 
 
 @pytest.fixture(scope="module")
-def planted_cluster(verification_cluster, tmp_path_factory, shared_dir):
+def planted_cluster(verification_cluster, tmp_path_factory, schemas_dir):
     c = verification_cluster
     for ns in (GW_NS, MON_NS):
         c.namespace(ns)
     for name in ("agentgateway.dev_agentgatewayparameters.yaml", "agentgateway.dev_agentgatewaypolicies.yaml"):
-        crd = yaml.safe_load((shared_dir / "schemas" / "agentgateway" / name).read_text())
+        crd = yaml.safe_load((schemas_dir / "agentgateway" / name).read_text())
         c.apply(crd)
         c.wait_crd(crd["metadata"]["name"])
     c.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "mock-openai-auth", "namespace": GW_NS},
