@@ -97,6 +97,11 @@ def test_installed_from_the_tarball_the_site_renders_with_no_checkout_on_the_pat
     rendered = [p for p in out.rglob("*") if p.is_file()]
     assert len(rendered) > 10, rendered
 
+    # The cleanup playbook imports the site by a path relative to itself: that holds when installed too.
+    _run([VENV_BIN / "ansible-playbook", "agentgateway.observability.cleanup",
+          "-e", "agw_obs_render_dir=%s" % out], tmp_path, cwd=workdir, timeout=600)
+    assert [p for p in out.rglob("*") if p.is_file()] == []
+
 
 def _pins(path):
     pins = {}
