@@ -227,8 +227,9 @@ def summary(services, access="nodeport", node_address="localhost", service_urls=
     elif access == "nodeport":
         mapped = sorted(port_mappings or [], key=lambda m: int(m.get("node_port", 0)))
         if mapped:
-            lines += ["  %-16s http://%s:%s (NodePort %s)" % (m.get("what", m.get("setting", "")), node_address,
-                                                             m["host_port"], m["node_port"]) for m in mapped]
+            lines += ["  %-16s http://%s:%s (NodePort %s)"
+                      % (m.get("what", m.get("setting", "")), node_address, m["host_port"], m["node_port"])
+                      for m in mapped]
         else:
             lines += ["  %-16s http://%s:%s" % (name, node_address, services[name]["host_port"])
                       for name in names if int(services[name].get("host_port") or 0) > 0]
