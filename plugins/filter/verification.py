@@ -1,14 +1,14 @@
 # -*- coding: utf-8 -*-
 # Copyright: contributors to agentgateway.observability
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The verification role's plan filter (documentation in verification_plan.yml)."""
+"""The verification role's filters (documentation in verification_plan.yml and verification_summary.yml)."""
 
 from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.agentgateway.observability.plugins.plugin_utils.desired_state import plain
-from ansible_collections.agentgateway.observability.plugins.plugin_utils.verification import PlanError, plan
+from ansible_collections.agentgateway.observability.plugins.plugin_utils.verification import PlanError, plan, summary
 
 
 def verification_plan(sent, targets, path, api_key, backend_api_key, backend="mock-openai", namespace="",
@@ -23,6 +23,20 @@ def verification_plan(sent, targets, path, api_key, backend_api_key, backend="mo
         raise AnsibleFilterError("verification_plan: %s" % exc) from exc
 
 
+def verification_summary(services, access="nodeport", node_address="localhost", service_urls=None,
+                         port_mappings=None, render_dir="", grafana_user="admin", grafana_password_file="",
+                         grafana_password_given=False, report=None, skip_reason="", check_mode=False,
+                         grafana_password_file_exists=True):
+    """The lines of the screen a site run ends with."""
+    try:
+        return summary(plain(services), plain(access), plain(node_address), plain(service_urls), plain(port_mappings),
+                       plain(render_dir), plain(grafana_user), plain(grafana_password_file),
+                       bool(plain(grafana_password_given)), plain(report), plain(skip_reason), bool(plain(check_mode)),
+                       bool(plain(grafana_password_file_exists)))
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise AnsibleFilterError("verification_summary: %s" % exc) from exc
+
+
 class FilterModule(object):
     def filters(self):
-        return {"verification_plan": verification_plan}
+        return {"verification_plan": verification_plan, "verification_summary": verification_summary}

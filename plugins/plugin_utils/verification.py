@@ -192,3 +192,70 @@ def plan(sent, targets, path, api_key, backend_api_key, backend="mock-openai", n
         "traces": traces(followed, trace_attributes),
         "log_queries": log_queries(followed, loki_query),
     }
+
+
+# ---- the one screen a site run ends with -------------------------------------------------------
+SUMMARY_ORDER = ("grafana", "prometheus", "tempo", "loki", "gateway", "gateway_metrics", "mock_backend")
+
+
+def _proxy_path(service):
+    return "API server proxy /api/v1/namespaces/%s/services/%s:%s/proxy/" % (
+        service.get("namespace", ""), service.get("name", ""), service.get("port", ""))
+
+
+def summary(services, access="nodeport", node_address="localhost", service_urls=None, port_mappings=None,
+            render_dir="", grafana_user="admin", grafana_password_file="", grafana_password_given=False,
+            report=None, skip_reason="", check_mode=False, grafana_password_file_exists=True):
+    """Lines of the final screen: what was done, where each service is, the Grafana password, the result.
+
+    ``services`` is verification_services; ``port_mappings`` the kind port plan's mappings (each
+    ``{what, node_port, host_port}``) of the NodePorts the roles declared; ``report`` the result of
+    the verification_report module (``summary``, ``passed``, ``files``) or empty when nothing ran.
+    """
+    services = dict(services or {})
+    names = [n for n in SUMMARY_ORDER if n in services] + sorted(n for n in services if n not in SUMMARY_ORDER)
+    lines = []
+    if render_dir:
+        lines.append("Rendered into %s (nothing applied): index.yaml lists every file, manifests/ the objects, "
+                     "helm/ each release with its chart and values." % render_dir)
+    else:
+        lines.append("Applied%s." % (" (check mode: nothing changed)" if check_mode else ""))
+    lines.append("Services (agw_obs_access=%s):" % access)
+    if access == "url":
+        urls = service_urls or {}
+        lines += ["  %-16s %s" % (name, urls.get(name) or "not given") for name in names]
+    elif access == "nodeport":
+        mapped = sorted(port_mappings or [], key=lambda m: int(m.get("node_port", 0)))
+        if mapped:
+            lines += ["  %-16s http://%s:%s (NodePort %s)"
+                      % (m.get("what", m.get("setting", "")), node_address, m["host_port"], m["node_port"])
+                      for m in mapped]
+        else:
+            lines += ["  %-16s http://%s:%s" % (name, node_address, services[name]["host_port"])
+                      for name in names if int(services[name].get("host_port") or 0) > 0]
+        lines += ["  %-16s %s" % (name, _proxy_path(services[name]))
+                  for name in names if int(services[name].get("host_port") or 0) == 0]
+    else:
+        lines += ["  %-16s %s" % (name, _proxy_path(services[name])) for name in names]
+    if grafana_password_given:
+        where = "given in verification_grafana_password"
+    elif grafana_password_file:
+        where = "in %s" % grafana_password_file
+        if not grafana_password_file_exists:
+            where += " (not there: the grafana role creates it when it applies Grafana%s)" % (
+                "; render mode does so only with grafana_render_admin_password=true" if render_dir else "")
+    else:
+        where = "in the Grafana admin Secret"
+    lines.append("Grafana admin: user %s, password %s." % (grafana_user, where))
+    if report and report.get("summary"):
+        counts = report["summary"]
+        files = report.get("files") or {}
+        lines.append("Verification %s: %s checks, %s passed, %s failed, %s skipped%s" % (
+            "PASSED" if report.get("passed") else "FAILED", counts.get("total", 0), counts.get("passed", 0),
+            counts.get("failed", 0), counts.get("skipped", 0),
+            ("; reports " + ", ".join(str(files[k]) for k in sorted(files))) if files else " (no report files written)"))
+    elif skip_reason:
+        lines.append("Verification skipped: %s" % skip_reason)
+    else:
+        lines.append("Verification did not finish: its error is above.")
+    return lines

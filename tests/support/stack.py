@@ -10,6 +10,7 @@
   Prometheus; the grafana role's dashboards).
 
 ``service_urls`` are what ``agw_obs_access=url`` needs. Everything is stopped by PID / shutdown.
+tests/support/localstack.py runs the same stack as a process of its own (molecule's default scenario).
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ def dashboards():
 
 
 class LocalStack(object):
-    def __init__(self, prometheus_binary, workdir, mock_render, prometheus_values, loki=True):
+    def __init__(self, prometheus_binary, workdir, mock_render, prometheus_values, loki=True,
+                 grafana_password=GRAFANA_PASSWORD):
         self.workdir = pathlib.Path(workdir)
         self.started = []
         try:
@@ -59,7 +61,7 @@ class LocalStack(object):
                            {"uid": "tempo", "name": "Tempo", "type": "tempo", "url": self.tempo.url}]
             if self.loki:
                 datasources.append({"uid": "loki", "name": "Loki", "type": "loki", "url": self.loki.url})
-            self.grafana = ContractGrafana(GRAFANA_PASSWORD, datasources, dashboards())
+            self.grafana = ContractGrafana(grafana_password, datasources, dashboards())
             self.started.append(self.grafana)
         except Exception:
             self.stop()
