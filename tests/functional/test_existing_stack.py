@@ -110,10 +110,13 @@ def install_mode_groups(prometheus_values):
             + prometheus_values["serverFiles"]["recording_rules.yml"]["groups"])
 
 
+def _dump(groups):
+    return yaml.safe_dump(groups, sort_keys=False, width=1000)
+
+
 def test_the_rules_are_byte_for_byte_the_install_modes(existing_render, prometheus_values):
     groups = load_rendered(existing_render, RULE)["spec"]["groups"]
-    dump = lambda g: yaml.safe_dump(g, sort_keys=False, width=1000)  # noqa: E731
-    assert dump(groups) == dump(install_mode_groups(prometheus_values))
+    assert _dump(groups) == _dump(install_mode_groups(prometheus_values))
 
 
 def run_promtool_on_groups(promtool, groups, directory):
