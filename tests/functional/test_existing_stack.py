@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import json
 import pathlib
 import shutil
 import subprocess
@@ -22,8 +23,11 @@ import pytest
 import yaml
 
 from support.exposition import GatewayMetricsTarget, answer_v141
-from support.fixtures import assert_rejected_before_writing, load_rendered, render_site, snapshot
+from support.fixtures import (REPO, assert_rejected_before_writing, load_rendered, render_playbook, render_site,
+                              run_playbook, snapshot)
+from support.prometheus import PrometheusServer
 from support.schemas import crd_errors
+from support.stack import LocalStack
 
 HERE = pathlib.Path(__file__).parent
 RULES_TESTS = sorted((HERE / "promtool").glob("*_test.yml"))
@@ -243,6 +247,54 @@ def test_the_podmonitor_keeps_the_gateway_pod_and_drops_the_others(existing_rend
         assert dropped == set(others)
     finally:
         gateway.stop()
+
+
+# ---- verification through agw_obs_access=url --------------------------------------------------------
+
+def test_verification_passes_in_existing_mode_against_the_users_urls(existing_render, prometheus_binary, mock_render,
+                                                                      prometheus_values, tmp_path):
+    """verify.yml with agw_obs_access=url, against a Prometheus that scrapes the gateway stand-in the way
+    the operator translates the PodMonitor and loads the PrometheusRule's groups (the other services are
+    the local stack's: WireMock, and the Tempo, Loki and Grafana contract servers)."""
+    stack = LocalStack(prometheus_binary, tmp_path / "stack", mock_render, prometheus_values)
+    try:
+        job = operator_scrape_config(load_rendered(existing_render, PODMONITOR))
+        del job["kubernetes_sd_configs"]
+        job["scrape_interval"] = "1s"
+        job["static_configs"] = [{"targets": [stack.gateway.metrics_address],
+                                  "labels": pod_meta("agentgateway-proxy-6f7d9c-x2x7q")}]
+        server = PrometheusServer(prometheus_binary, tmp_path / "operator-prometheus", {
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"}, "scrape_configs": [job],
+        }, rule_files={"rules.yml": {"groups": load_rendered(existing_render, RULE)["spec"]["groups"]}})
+        stack.started.append(server)
+        stack.prometheus = server
+        proc = render_playbook(REPO / "playbooks" / "verify.yml", tmp_path / "render", {
+            "agw_obs_stack_mode": "existing",
+            "agw_obs_access": "url",
+            "agw_obs_loki_enabled": True,
+            "agw_obs_logs_url": EXISTING["agw_obs_logs_url"],
+            "agw_obs_service_urls": stack.service_urls(),
+            "verification_grafana_password": "contract-admin-password",
+            "verification_report_dir": str(tmp_path / "report"),
+            "verification_deadline": 45,
+            "verification_timeout": 5,
+        })
+        report = json.loads((tmp_path / "report" / "verification.json").read_text())
+        failed = [c for c in report["checks"] if c["status"] != "passed"]
+        assert failed == [], failed
+        ids = {c["id"] for c in report["checks"]}
+        assert {"prometheus.gateway_target", "prometheus.rules", "prometheus.cost", "grafana.panel"} <= ids
+        assert " passed, 0 failed" in proc.stdout
+    finally:
+        stack.stop()
+
+
+def test_verification_says_why_it_skips_with_nodeport_access(tmp_path):
+    proc = run_playbook(REPO / "playbooks" / "verify.yml",
+                        {"agw_obs_stack_mode": "existing", "verification_report_dir": str(tmp_path / "report")})
+    assert "Verification skipped: agw_obs_stack_mode=existing" in proc.stdout, proc.stdout[-3000:]
+    assert "agw_obs_access=url" in proc.stdout
+    assert not (tmp_path / "report").exists()
 
 
 # ---- preflight -----------------------------------------------------------------------------------
