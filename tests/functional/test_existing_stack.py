@@ -251,8 +251,8 @@ def test_the_podmonitor_keeps_the_gateway_pod_and_drops_the_others(existing_rend
 
 # ---- verification through agw_obs_access=url --------------------------------------------------------
 
-def test_verification_passes_in_existing_mode_against_the_users_urls(existing_render, prometheus_binary, mock_render,
-                                                                      prometheus_values, tmp_path):
+def test_verification_passes_in_existing_mode_against_the_users_urls(
+        existing_render, prometheus_binary, mock_render, prometheus_values, tmp_path):
     """verify.yml with agw_obs_access=url, against a Prometheus that scrapes the gateway stand-in the way
     the operator translates the PodMonitor and loads the PrometheusRule's groups (the other services are
     the local stack's: WireMock, and the Tempo, Loki and Grafana contract servers)."""
