@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Write the variable reference in docs/variables/ from every role's meta/argument_specs.yml.
 
     scripts/variables-doc.py            # (re)write docs/variables/
