@@ -12,7 +12,9 @@ from ansible_collections.agentgateway.observability.plugins.plugin_utils.prometh
     PrometheusConfigError,
     alerting_rules,
     chart_pods_job_discovery,
+    gateway_pod_monitor,
     gateway_scrape_job,
+    prometheus_rule,
     recording_rules,
 )
 
@@ -33,6 +35,23 @@ def prometheus_chart_pods_job_discovery(namespaces, pod_labels):
         raise AnsibleFilterError("prometheus_chart_pods_job_discovery: %s" % exc)
 
 
+def prometheus_gateway_pod_monitor(job_name, name, namespace, labels, namespaces, pod_labels, port,
+                                   metrics_path="/metrics", scrape_interval=None):
+    try:
+        return gateway_pod_monitor(str(name), str(namespace), plain(labels or {}), str(job_name), plain(namespaces),
+                                   plain(pod_labels), port, metrics_path=str(metrics_path),
+                                   scrape_interval=scrape_interval or None)
+    except (PrometheusConfigError, TypeError, ValueError) as exc:
+        raise AnsibleFilterError("prometheus_gateway_pod_monitor: %s" % exc)
+
+
+def prometheus_rule_object(groups, name, namespace, labels=None):
+    try:
+        return prometheus_rule(str(name), str(namespace), plain(labels or {}), plain(groups))
+    except (PrometheusConfigError, TypeError, ValueError) as exc:
+        raise AnsibleFilterError("prometheus_rule_object: %s" % exc)
+
+
 def prometheus_genai_rules(job_name, thresholds=None, extra_labels=None):
     try:
         return {
@@ -47,6 +66,8 @@ class FilterModule(object):
     def filters(self):
         return {
             "prometheus_chart_pods_job_discovery": prometheus_chart_pods_job_discovery,
+            "prometheus_gateway_pod_monitor": prometheus_gateway_pod_monitor,
             "prometheus_gateway_scrape_job": prometheus_gateway_scrape_job,
+            "prometheus_rule_object": prometheus_rule_object,
             "prometheus_genai_rules": prometheus_genai_rules,
         }

@@ -127,7 +127,7 @@ def gateway_scrape_job(job_name, namespaces, pod_labels, port, metrics_path="/me
     return job
 
 
-def _literal_values(label, regex):
+def _literal_values(label, regex, fix="prometheus_kubernetes_pods_exclude_gateway to false"):
     """The label values a keep regex of the gateway job matches, when it is a list of plain values."""
     values = []
     for alternative in str(regex).split("|"):
@@ -137,7 +137,7 @@ def _literal_values(label, regex):
             raise PrometheusConfigError(
                 "prometheus_gateway_pod_labels[%s]=%r: to keep the chart's kubernetes-pods job off the gateway pods, "
                 "each value must be a label value, or values joined by | (a dot written \\.), not a pattern; or set "
-                "prometheus_kubernetes_pods_exclude_gateway to false" % (label, regex))
+                "%s" % (label, regex, fix))
         values.append(value)
     return values
 
@@ -165,6 +165,86 @@ def chart_pods_job_discovery(namespaces, pod_labels):
         discovery.append({"role": "pod", "namespaces": {"names": list(namespaces)},
                           "selectors": [{"role": "pod", "label": ",".join(terms)}]})
     return discovery
+
+
+# ---- bring your own monitoring (agw_obs_stack_mode=existing) --------------------------------------
+# Field names are those of the prometheus-operator v0.93.0 CRDs (the upstream schemas folder,
+# prometheus-operator/monitoring.coreos.com_{podmonitors,prometheusrules}.yaml). How the operator turns
+# a PodMonitor endpoint into a scrape config was read at its source, pkg/prometheus/promcfg.go
+# generatePodMonitorConfig at v0.93.0: role-pod discovery in spec.namespaceSelector.matchNames; keep
+# matchLabels / matchExpressions(In) on __meta_kubernetes_pod_label_<l> and _labelpresent_<l>; drop
+# phases Failed|Succeeded; keep __meta_kubernetes_pod_container_port_number for portNumber; then
+# namespace, container and pod labels, job=<namespace>/<name>, and the endpoint's relabelings last.
+# The operator itself could not run here: tests/functional/test_existing_stack.py applies that
+# translation on the real Prometheus.
+MONITOR_PART_OF = {"app.kubernetes.io/part-of": "agentgateway-observability",
+                   "app.kubernetes.io/managed-by": "agentgateway.observability"}
+
+
+def _pod_selector(pod_labels):
+    """A label selector for the gateway job's pod labels (plain values, or values joined by |)."""
+    match_labels, expressions = {}, []
+    for label in sorted(pod_labels):
+        values = _literal_values(label, pod_labels[label],
+                                 fix="agw_obs_stack_mode=install (a PodMonitor selects pods by label values)")
+        if len(values) == 1:
+            match_labels[label] = values[0]
+        else:
+            expressions.append({"key": label, "operator": "In", "values": values})
+    selector = {}
+    if match_labels:
+        selector["matchLabels"] = match_labels
+    if expressions:
+        selector["matchExpressions"] = expressions
+    return selector
+
+
+def gateway_pod_monitor(name, namespace, labels, job_name, namespaces, pod_labels, port, metrics_path="/metrics",
+                        scrape_interval=None):
+    """A PodMonitor that scrapes the gateway pods the way the dedicated scrape job does.
+
+    The operator's own rules already keep the pods (selector), the namespaces and the port, drop
+    finished pods and set namespace/pod; the relabelings add what the scrape job adds on top: pending
+    pods dropped, every pod label as a target label, namespace and pod again after them (as the job
+    sets them last), and the job label the rules select on (the operator would set <ns>/<name>).
+    """
+    job = gateway_scrape_job(job_name, namespaces, pod_labels, port, metrics_path, scrape_interval)
+    endpoint = {
+        "portNumber": int(port),
+        "path": job["metrics_path"],
+        "relabelings": [
+            {"action": "drop", "sourceLabels": ["__meta_kubernetes_pod_phase"], "regex": "Pending"},
+            {"action": "labelmap", "regex": "__meta_kubernetes_pod_label_(.+)"},
+            {"action": "replace", "sourceLabels": ["__meta_kubernetes_namespace"], "targetLabel": "namespace"},
+            {"action": "replace", "sourceLabels": ["__meta_kubernetes_pod_name"], "targetLabel": "pod"},
+            {"action": "replace", "targetLabel": "job", "replacement": job["job_name"]},
+        ],
+    }
+    if scrape_interval:
+        endpoint["interval"] = scrape_interval
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PodMonitor",
+        "metadata": {"name": name, "namespace": namespace, "labels": dict(MONITOR_PART_OF, **(labels or {}))},
+        "spec": {
+            "selector": _pod_selector(pod_labels),
+            "namespaceSelector": {"matchNames": list(namespaces)},
+            "scrapeProtocols": list(job["scrape_protocols"]),
+            "podMetricsEndpoints": [endpoint],
+        },
+    }
+
+
+def prometheus_rule(name, namespace, labels, groups):
+    """A PrometheusRule holding ``groups`` as they are (the groups the prometheus chart values hold)."""
+    if not groups:
+        raise PrometheusConfigError("the PrometheusRule %s would hold no rule group" % name)
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PrometheusRule",
+        "metadata": {"name": name, "namespace": namespace, "labels": dict(MONITOR_PART_OF, **(labels or {}))},
+        "spec": {"groups": list(groups)},
+    }
 
 
 def _by(*labels, extra=()):

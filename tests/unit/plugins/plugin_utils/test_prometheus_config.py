@@ -119,7 +119,8 @@ def test_numbers_are_written_plainly():
 
 def test_filters_wrap_errors_for_ansible():
     filters = prometheus_filters.FilterModule().filters()
-    assert set(filters) == {"prometheus_gateway_scrape_job", "prometheus_genai_rules", "prometheus_chart_pods_job_discovery"}
+    assert set(filters) == {"prometheus_gateway_scrape_job", "prometheus_genai_rules", "prometheus_chart_pods_job_discovery",
+                            "prometheus_gateway_pod_monitor", "prometheus_rule_object"}
     with pytest.raises(Exception, match=r"prometheus_chart_pods_job_discovery: prometheus_gateway_pod_labels\[app\]"):
         filters["prometheus_chart_pods_job_discovery"](["ns"], {"app": "agw.*"})
     with pytest.raises(Exception, match="prometheus_genai_rules: alert threshold error_ratio"):
@@ -151,3 +152,58 @@ def test_chart_pods_discovery_refuses_patterns_naming_the_variables(value):
         pc.chart_pods_job_discovery(["gw"], {"app": value})
     assert "prometheus_gateway_pod_labels[app]" in str(info.value)
     assert "prometheus_kubernetes_pods_exclude_gateway" in str(info.value)
+
+
+# ---- agw_obs_stack_mode=existing: PodMonitor and PrometheusRule -------------------------------------
+
+POD_LABELS = {"gateway.networking.k8s.io/gateway-name": "agentgateway-proxy"}
+
+
+def test_pod_monitor_selects_the_gateway_pods_and_sets_the_rules_job():
+    monitor = pc.gateway_pod_monitor("gw", "monitoring", {"release": "kps"}, "agentgateway", ["agentgateway-system"],
+                                     POD_LABELS, 15020)
+    assert monitor["metadata"]["labels"]["release"] == "kps"
+    spec = monitor["spec"]
+    assert spec["selector"] == {"matchLabels": POD_LABELS}
+    assert spec["namespaceSelector"] == {"matchNames": ["agentgateway-system"]}
+    assert spec["scrapeProtocols"] == pc.SCRAPE_PROTOCOLS
+    endpoint = spec["podMetricsEndpoints"][0]
+    assert endpoint["portNumber"] == 15020 and endpoint["path"] == "/metrics" and "interval" not in endpoint
+    assert endpoint["relabelings"][-1] == {"action": "replace", "targetLabel": "job", "replacement": "agentgateway"}
+    assert {"action": "labelmap", "regex": "__meta_kubernetes_pod_label_(.+)"} in endpoint["relabelings"]
+
+
+def test_pod_monitor_turns_alternatives_into_a_set_selector():
+    monitor = pc.gateway_pod_monitor("gw", "m", {}, "agentgateway", ["a"], {"gateway.networking.k8s.io/gateway-name": "a|b\\.c"},
+                                     15020, scrape_interval="30s")
+    assert monitor["spec"]["selector"] == {"matchExpressions": [
+        {"key": "gateway.networking.k8s.io/gateway-name", "operator": "In", "values": ["a", "b.c"]}]}
+    assert monitor["spec"]["podMetricsEndpoints"][0]["interval"] == "30s"
+
+
+@pytest.mark.parametrize("pod_labels, namespaces, message", [
+    ({"gateway.networking.k8s.io/gateway-name": "agentgateway-.*"}, ["a"], "agw_obs_stack_mode=install"),
+    ({}, ["a"], "prometheus_gateway_pod_labels"),
+    (POD_LABELS, [], "prometheus_gateway_namespaces"),
+])
+def test_pod_monitor_refuses_what_a_label_selector_cannot_say(pod_labels, namespaces, message):
+    with pytest.raises(pc.PrometheusConfigError, match=message):
+        pc.gateway_pod_monitor("gw", "m", {}, "agentgateway", namespaces, pod_labels, 15020)
+
+
+def test_prometheus_rule_holds_the_groups_unchanged():
+    groups = pc.alerting_rules("agentgateway")["groups"] + pc.recording_rules("agentgateway")["groups"]
+    rule = pc.prometheus_rule("r", "monitoring", {"release": "kps"}, groups)
+    assert rule["spec"]["groups"] == groups
+    assert rule["metadata"]["labels"]["release"] == "kps"
+    with pytest.raises(pc.PrometheusConfigError, match="no rule group"):
+        pc.prometheus_rule("r", "monitoring", {}, [])
+
+
+def test_the_new_filters_wrap_errors_for_ansible():
+    from ansible.errors import AnsibleFilterError  # pylint: disable=import-outside-toplevel
+
+    with pytest.raises(AnsibleFilterError, match="prometheus_gateway_pod_monitor"):
+        prometheus_filters.prometheus_gateway_pod_monitor("agentgateway", "gw", "m", {}, ["a"], {}, 15020)
+    with pytest.raises(AnsibleFilterError, match="prometheus_rule_object"):
+        prometheus_filters.prometheus_rule_object([], "r", "m")
