@@ -50,9 +50,12 @@ def test_every_hop_passes_and_the_reports_say_so(local_stack, tmp_path):
                      "prometheus.tokens_input", "prometheus.tokens_output", "prometheus.cost", "prometheus.rules",
                      "prometheus.alerts", "tempo.ready", "loki.ready", "grafana.health", "grafana.datasources",
                      "grafana.datasource.prometheus", "grafana.datasource.tempo", "grafana.datasource.loki",
-                     "grafana.dashboard.agentgateway-genai-overview", "grafana.dashboard.agentgateway-cost",
                      "grafana.panel"):
         assert expected in ids, expected
+    # every dashboard the grafana role ships, by its uid in the file
+    shipped = sorted(json.loads(p.read_text())["uid"] for p in (REPO / "roles" / "grafana" / "files" / "dashboards").glob("*.json"))
+    assert len(shipped) == 4
+    assert sorted(i.split(".", 2)[2] for i in ids if i.startswith("grafana.dashboard.")) == shipped
     traces = report["context"]["traces"]
     assert len(traces) == 2 and len(set(traces)) == 2
     for trace in traces:
