@@ -72,7 +72,7 @@ build_prometheus() {
   go_build prometheus "$BIN/" "-X github.com/prometheus/common/version.Version=$version" \
     "$tags" \
     github.com/prometheus/prometheus/cmd/prometheus github.com/prometheus/prometheus/cmd/promtool
-  "$BIN/prometheus" --version | head -1
+  "$BIN/prometheus" --version | sed -n 1p  # sed reads all of it: head could end the pipe early (SIGPIPE, exit 141 under pipefail)
   echo "$hash" > "$STAMPS/prometheus"
 }
 
@@ -82,7 +82,7 @@ build_etcd() {
   fresh etcd "$hash" etcd && return 0
   # The module's root package is etcd's main (server/main.go calls etcdmain.Main).
   go_build etcd "$BIN/etcd" "" "" go.etcd.io/etcd/server/v3
-  "$BIN/etcd" --version | head -1
+  "$BIN/etcd" --version | sed -n 1p  # sed reads all of it: head could end the pipe early (SIGPIPE, exit 141 under pipefail)
   echo "$hash" > "$STAMPS/etcd"
 }
 

@@ -80,6 +80,12 @@ def test_cleanup_in_render_mode_removes_exactly_what_the_site_rendered(tmp_path)
     assert len(created) > 15 and "index.yaml" in created
     rendered = {e["path"] for e in load_rendered(tmp_path, "index.yaml")["entries"] if e.get("path")}
     assert rendered | {"index.yaml"} == created
+    # --check names what would go, per role, and removes nothing
+    checked = render_playbook(REPO / "playbooks" / "cleanup.yml", tmp_path, args=["--check"])
+    assert set(snapshot(tmp_path)) == before | created
+    listed = set(re.findall(r"\"(manifests/[^\"]+|helm/[^\"]+|index\.yaml)\"", checked.stdout))
+    # (index.yaml goes with the last entry; in check mode no role rewrites it, so each still sees the others')
+    assert listed == created - {"index.yaml"}, sorted(listed ^ created)
     proc = render_playbook(REPO / "playbooks" / "cleanup.yml", tmp_path)
     removed = created - set(snapshot(tmp_path))
     assert removed == created
