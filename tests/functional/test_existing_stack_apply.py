@@ -53,8 +53,8 @@ def cluster_with_operator_crds(tmp_path_factory, schemas_dir):
             deadline = time.time() + 60
             while True:
                 status = api.request("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/%s"
-                                     % crd["metadata"]["name"]).get("status", {})
-                if any(c["type"] == "Established" and c["status"] == "True" for c in status.get("conditions", [])):
+                                     % crd["metadata"]["name"]).get("status") or {}
+                if any(c["type"] == "Established" and c["status"] == "True" for c in status.get("conditions") or []):  # null until the API server sets it
                     break
                 assert time.time() < deadline, "CRD %s not Established" % name
                 time.sleep(0.5)

@@ -38,9 +38,9 @@ def cluster_snapshot(controlplane):
 
 
 def apply_site(kubeconfig, extra_vars=None, args=(), check=True, playbook="site.yml"):
-    """site.yml in apply mode against ``kubeconfig``, waiting off (no node runs pods)."""
+    """site.yml in apply mode against ``kubeconfig``: no node runs pods, so no waiting, traffic or verification."""
     variables = {"agw_obs_kubeconfig": str(kubeconfig), "agw_obs_wait": False, "traffic_enabled": False,
-                 "agw_obs_helm_binary": tool("helm")}
+                 "verification_enabled": False, "agw_obs_helm_binary": tool("helm")}
     variables.update(extra_vars or {})
     return run_playbook(REPO / playbook, variables, args=args, check=check)
 
