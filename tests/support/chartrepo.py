@@ -32,7 +32,7 @@ if __package__ in (None, ""):  # run as a script: make `support` importable
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from support.controlplane import stop_pid  # noqa: E402  pylint: disable=wrong-import-position
-from support.schemas_dir import schemas_dir  # noqa: E402  pylint: disable=wrong-import-position
+from support.schemas import locate_schemas  # noqa: E402  pylint: disable=wrong-import-position
 from support.services import free_port, wait_http  # noqa: E402  pylint: disable=wrong-import-position
 from support.tools import tool  # noqa: E402  pylint: disable=wrong-import-position
 
@@ -69,7 +69,7 @@ def build(directory, charts, helm=None):
     directory = pathlib.Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     helm = helm or tool("helm")
-    schemas = schemas_dir()
+    schemas = locate_schemas()
     with tempfile.TemporaryDirectory(prefix="agw-obs-testchart-") as work:
         for name, version in charts:
             chart_dir = pathlib.Path(work, name)
