@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 
 import yaml
 
@@ -38,8 +39,17 @@ from ansible_collections.agentgateway.observability.plugins.plugin_utils.desired
     validate_object,
 )
 
-ARGUMENT_SPEC = {
+PLAN_OPTIONS = {
     "role": {"type": "str", "required": True},
+    "releases": {"type": "list", "elements": "dict", "default": []},
+    "objects_first": {"type": "list", "elements": "dict", "default": []},
+    "objects": {"type": "list", "elements": "dict", "default": []},
+    "remote_manifests": {"type": "list", "elements": "dict", "default": []},
+}
+
+ARGUMENT_SPEC = {
+    "role": {"type": "str"},
+    "plans": {"type": "list", "elements": "dict", "options": PLAN_OPTIONS},
     "releases": {"type": "list", "elements": "dict", "default": []},
     "objects_first": {"type": "list", "elements": "dict", "default": []},
     "objects": {"type": "list", "elements": "dict", "default": []},
@@ -60,6 +70,11 @@ ARGUMENT_SPEC = {
 
 INDEX_HEADER = "Rendered by agentgateway.observability: every release and object, by role."
 
+# Releases installed together (plans): how often their background jobs are polled, and how long a
+# job may run beyond twice the wait timeout (an atomic upgrade that fails waits again for its rollback).
+POLL_SECONDS = 1.0
+JOB_GRACE_SECONDS = 300
+
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
@@ -68,7 +83,11 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
         del tmp
-        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        _validation, args = self.validate_argument_spec(
+            argument_spec=ARGUMENT_SPEC, mutually_exclusive=[["role", "plans"]], required_one_of=[["role", "plans"]])
+        if args["plans"] is not None:
+            result.update(self._apply_plans(args, task_vars))
+            return result
         try:
             plan = Plan(
                 args["role"],
@@ -169,88 +188,175 @@ class ActionModule(ActionBase):
         collection did not create is never taken over (and never removed).
         Consecutive objects go to kubernetes.core.k8s in one call (one process, one API client).
         """
+        stages = self._stages(plan, args)
+        run = _Progress(self._task.diff)
+        for steps in stages:
+            failure = self._run_steps(steps, plan.role, run, task_vars)
+            if failure:
+                return failure
+        return run.result(plan.namespaces())
+
+    def _apply_plans(self, args, task_vars):
+        """Several roles' desired states at once: their releases are installed concurrently.
+
+        Every plan is validated and every remote manifest fetched before anything changes. Then,
+        plan by plan, the namespaces, remote manifests and objects_first; then every plan's
+        releases together, each kubernetes.core.helm run a background job of its own; then, plan
+        by plan, the objects. A release that fails does not stop the others (each is atomic on its
+        own); the objects wait until every release is in, so a failure stops before them.
+        Check mode runs the releases one after the other (nothing changes, so nothing to overlap).
+        """
+        if args["render_dir"] or args["validate_only"] or args["state"] != "present":
+            raise AnsibleActionFail(
+                "plans installs several roles' releases together, in apply mode with state=present only; "
+                "render, validate or remove them one role at a time with role=...")
+        plans = []
+        for entry in args["plans"]:
+            try:
+                plans.append(Plan(entry["role"], releases=entry["releases"], objects_first=entry["objects_first"],
+                                  objects=entry["objects"], remote_manifests=entry["remote_manifests"],
+                                  chart_mirror=args["chart_mirror"]))
+            except DesiredStateError as exc:
+                raise AnsibleActionFail("deploy (role %s): %s" % (entry["role"], exc))
+        roles = [plan.role for plan in plans]
+        if len(set(roles)) != len(roles):
+            raise AnsibleActionFail("plans names role(s) %s more than once; hand each role's state over once"
+                                    % ", ".join(sorted({r for r in roles if roles.count(r) > 1})))
+        staged = [(plan.role, self._stages(plan, args)) for plan in plans]
+
+        run = _Progress(self._task.diff, with_roles=True)
+        for role, (before, _releases, _after) in staged:
+            failure = self._run_steps(before, role, run, task_vars)
+            if failure:
+                return failure
+        releases = [(role, step) for role, (_before, steps, _after) in staged for step in steps]
+        if self._task.check_mode or len(releases) < 2:
+            for role, step in releases:
+                failure = self._run_steps([step], role, run, task_vars)
+                if failure:
+                    return failure
+        else:
+            failure = self._run_together(releases, run, task_vars, args)
+            if failure:
+                return failure
+        for role, (_before, _releases, after) in staged:
+            failure = self._run_steps(after, role, run, task_vars)
+            if failure:
+                return failure
+        out = run.result(set().union(*[plan.namespaces() for plan in plans]))
+        out["roles"] = roles
+        return out
+
+    def _stages(self, plan, args):
+        """([steps before the releases], [one step per release], [steps after]) for ``plan``.
+
+        A step is (module name, [labels of what it applies], module arguments). For state=absent
+        the stages hold the removal, in reverse order, and the namespaces come last.
+        """
         kube = {"kubeconfig": args["kubeconfig"], "context": args["context"]}
         kube_wait = dict(kube, wait=args["wait"], wait_timeout=args["wait_timeout"])
         state = args["state"]
-        namespaces = plan.namespaces()
 
-        entries = []  # ("k8s", object) or ("helm", release), in apply order
+        before = []
         for manifest in plan.remote_manifests:
-            entries.extend(("k8s", obj) for obj in self._fetch_manifest(manifest))
-        entries.extend(("k8s", obj) for obj in plan.objects_first if not _is_namespace(obj))
-        entries.extend(("helm", rel) for rel in plan.releases)
-        entries.extend(("k8s", obj) for obj in plan.objects if not _is_namespace(obj))
-        if state == "absent":
-            # Tear down in reverse: objects that live on top of a release go first.
-            entries.reverse()
-
-        steps = []
-        for kind, entry in entries:
-            if kind == "helm":
-                steps.append(("kubernetes.core.helm", ["release %s/%s" % (entry["namespace"], entry["release"])],
-                              helm_module_args(entry, state=state, atomic=args["atomic"],
-                                               binary_path=args["helm_binary"] or None, **kube_wait)))
-                continue
-            module_args = k8s_module_args(entry, state=state, **kube_wait)
-            label = "%s %s" % (entry["kind"], _where(entry))
-            previous = steps[-1] if steps else None
-            if previous and previous[0] == "kubernetes.core.k8s" and _same_call(previous[2], module_args):
-                previous[1].append(label)
-                previous[2]["definition"].append(_definition(module_args, entry))
-            else:
-                steps.append(("kubernetes.core.k8s", [label], _as_batch(module_args, entry)))
+            before.extend(self._fetch_manifest(manifest))
+        before.extend(obj for obj in plan.objects_first if not _is_namespace(obj))
+        after = [obj for obj in plan.objects if not _is_namespace(obj)]
+        releases = [
+            ("kubernetes.core.helm", ["release %s/%s" % (rel["namespace"], rel["release"])],
+             helm_module_args(rel, state=state, atomic=args["atomic"], binary_path=args["helm_binary"] or None,
+                              **kube_wait))
+            for rel in plan.releases
+        ]
 
         namespace_steps = []
-        for labels, names in _group_by_labels(namespaces):
+        for labels, names in _group_by_labels(plan.namespaces()):
             module_args = dict(kube, names=names, state=state, labels=labels,
                                wait_timeout=timeout_seconds(args["wait_timeout"]) if args["wait"] else 0)
             namespace_steps.append(("agentgateway.observability.managed_namespace", ["namespaces %s" % ", ".join(names)],
                                     {k: v for k, v in module_args.items() if v is not None}))
-        steps = namespace_steps + steps if state == "present" else steps + namespace_steps
+        if state == "absent":  # tear down in reverse: objects on top of a release go first, namespaces last
+            before, after, releases = list(reversed(after)), list(reversed(before)), list(reversed(releases))
+        if not releases:  # consecutive objects share a call across the stages too
+            before, after = before + after, []
+        stages = [_object_steps(before, state, kube_wait), releases, _object_steps(after, state, kube_wait)]
+        if state == "present":
+            stages[0] = namespace_steps + stages[0]
+        else:
+            stages[2] = stages[2] + namespace_steps
+        return tuple(stages)
 
-        applied, diffs, changed, kept = [], [], False, {}
-        want_diff = self._task.diff
+    def _run_steps(self, steps, role, run, task_vars):
+        """Run ``steps`` one after the other; the failure result of the first that fails, else None."""
         for module_name, labels, module_args in steps:
             # kubernetes.core.k8s always runs with diff, so that a write that changed only the API
             # server's bookkeeping can be told apart from a real change (see _bookkeeping_only).
-            self._task.diff = want_diff or module_name == "kubernetes.core.k8s"
+            self._task.diff = run.want_diff or module_name == "kubernetes.core.k8s"
             try:
                 res = self._execute_module(module_name=module_name, module_args=module_args, task_vars=task_vars)
             finally:
-                self._task.diff = want_diff
+                self._task.diff = run.want_diff
             if res.get("failed"):
-                detail = res.get("msg", "no message")
-                stderr = (res.get("stderr") or "").strip()
-                if stderr and stderr not in detail:
-                    detail = "%s: %s" % (detail, stderr[-2000:])
-                return {
-                    "failed": True,
-                    "changed": changed,
-                    "mode": "apply",
-                    "applied": applied,
-                    "msg": "%s failed for %s (role %s): %s"
-                    % (module_name, _summary(labels), plan.role, detail),
-                }
-            results = (res.get("result") or {}).get("results") if len(labels) > 1 else None
-            for index, label in enumerate(labels):
-                one = results[index] if results and index < len(results) else res
-                one_changed = bool(one.get("changed"))
-                if one_changed and module_name == "kubernetes.core.k8s" and _bookkeeping_only(one.get("diff")):
-                    one_changed = False
-                applied.append({"module": module_name, "target": label, "changed": one_changed})
-                changed = changed or one_changed
-                if one_changed and isinstance(one.get("diff"), dict) and one["diff"]:
-                    diff = dict(one["diff"])
-                    diff.setdefault("before_header", label)
-                    diff.setdefault("after_header", label)
-                    diffs.append(diff)
-            kept.update(res.get("kept") or {})
-        out = {"changed": changed, "mode": "apply", "applied": applied, "namespaces": sorted(namespaces)}
-        if kept:
-            out["kept_namespaces"] = kept
-        if diffs and want_diff:
-            out["diff"] = diffs
-        return out
+                return run.failure("%s failed for %s (role %s): %s"
+                                   % (module_name, _summary(labels), role, _failure_detail(res)))
+            run.record(module_name, labels, role, res)
+        return None
+
+    def _run_together(self, releases, run, task_vars, args):
+        """Run one kubernetes.core.helm step per (role, step) as concurrent background jobs.
+
+        Ansible's own async machinery (async_wrapper to start, async_status to poll and to remove
+        the job file, which holds the module's result) runs them; every job is waited for, so
+        none is left behind. Helm keeps each release in Secrets of its own, and resolves a chart
+        repository URL into an index file named at random per call (helm 3.17 pkg/repo), so
+        distinct releases installed at the same time do not share state on either side.
+        """
+        limit = 2 * timeout_seconds(args["wait_timeout"]) + JOB_GRACE_SECONDS
+        async_dir = self._remote_expand_user(self.get_shell_option("async_dir", default="~/.ansible_async"))
+        jobs, outcomes = [], {}
+        saved_async = self._task.async_val
+        self._task.async_val = limit
+        try:
+            for index, (role, (module_name, labels, module_args)) in enumerate(releases):
+                started = self._execute_module(module_name=module_name, module_args=module_args,
+                                               task_vars=task_vars, wrap_async=True)
+                if started.get("failed") or not started.get("ansible_job_id"):
+                    outcomes[index] = started
+                else:
+                    jobs.append((index, started["ansible_job_id"]))
+        finally:
+            self._task.async_val = saved_async
+
+        deadline = time.monotonic() + limit + JOB_GRACE_SECONDS
+        while jobs:
+            for index, jid in list(jobs):
+                status = self._execute_module(module_name="ansible.legacy.async_status", task_vars=task_vars,
+                                              module_args={"jid": jid, "mode": "status", "_async_dir": async_dir})
+                if status.get("finished") or status.get("failed"):
+                    outcomes[index] = status
+                    jobs.remove((index, jid))
+                    self._execute_module(module_name="ansible.legacy.async_status", task_vars=task_vars,
+                                         module_args={"jid": jid, "mode": "cleanup", "_async_dir": async_dir})
+            if jobs and time.monotonic() > deadline:
+                for index, jid in jobs:
+                    outcomes[index] = {"failed": True, "msg": "job %s did not finish within %d s" % (jid, limit)}
+                break
+            if jobs:
+                time.sleep(POLL_SECONDS)
+
+        failed, succeeded = [], []
+        for index, (role, (module_name, labels, _args)) in enumerate(releases):
+            res = outcomes[index]
+            where = "%s (role %s)" % (_summary(labels), role)
+            if res.get("failed"):
+                failed.append("%s failed for %s: %s" % (module_name, where, _failure_detail(res)))
+            else:
+                run.record(module_name, labels, role, res)
+                succeeded.append(where)
+        if failed:
+            alongside = "; installed alongside: %s" % ", ".join(succeeded) if succeeded else ""
+            return run.failure("%s%s" % ("; ".join(failed), alongside))
+        return None
 
     def _fetch_manifest(self, manifest):
         url = manifest["url"]
@@ -267,6 +373,68 @@ class ActionModule(ActionBase):
                 "could not read remote manifest %s from %s: %s (air-gapped? point its URL at a mirror or a file:// copy)"
                 % (manifest["name"], url, to_native(exc))
             )
+
+
+class _Progress(object):
+    """What an apply run has done so far: the applied list, diffs, changed, kept namespaces."""
+
+    def __init__(self, want_diff, with_roles=False):
+        self.want_diff = want_diff
+        self.with_roles = with_roles
+        self.applied, self.diffs, self.changed, self.kept = [], [], False, {}
+
+    def record(self, module_name, labels, role, res):
+        results = (res.get("result") or {}).get("results") if len(labels) > 1 else None
+        for index, label in enumerate(labels):
+            one = results[index] if results and index < len(results) else res
+            one_changed = bool(one.get("changed"))
+            if one_changed and module_name == "kubernetes.core.k8s" and _bookkeeping_only(one.get("diff")):
+                one_changed = False
+            entry = {"module": module_name, "target": label, "changed": one_changed}
+            if self.with_roles:
+                entry["role"] = role
+            self.applied.append(entry)
+            self.changed = self.changed or one_changed
+            if one_changed and isinstance(one.get("diff"), dict) and one["diff"]:
+                diff = dict(one["diff"])
+                diff.setdefault("before_header", label)
+                diff.setdefault("after_header", label)
+                self.diffs.append(diff)
+        self.kept.update(res.get("kept") or {})
+
+    def failure(self, msg):
+        return {"failed": True, "changed": self.changed, "mode": "apply", "applied": self.applied, "msg": msg}
+
+    def result(self, namespaces):
+        out = {"changed": self.changed, "mode": "apply", "applied": self.applied, "namespaces": sorted(namespaces)}
+        if self.kept:
+            out["kept_namespaces"] = self.kept
+        if self.diffs and self.want_diff:
+            out["diff"] = self.diffs
+        return out
+
+
+def _failure_detail(res):
+    detail = res.get("msg", "no message")
+    stderr = (res.get("stderr") or "").strip()
+    if stderr and stderr not in detail:
+        detail = "%s: %s" % (detail, stderr[-2000:])
+    return detail
+
+
+def _object_steps(objects, state, kube_wait):
+    """kubernetes.core.k8s steps for ``objects``, consecutive ones with the same arguments in one call."""
+    steps = []
+    for obj in objects:
+        module_args = k8s_module_args(obj, state=state, **kube_wait)
+        label = "%s %s" % (obj["kind"], _where(obj))
+        previous = steps[-1] if steps else None
+        if previous and _same_call(previous[2], module_args):
+            previous[1].append(label)
+            previous[2]["definition"].append(_definition(module_args, obj))
+        else:
+            steps.append(("kubernetes.core.k8s", [label], _as_batch(module_args, obj)))
+    return steps
 
 
 # Fields the API server keeps for itself. A server-side apply that changed only these is not a

@@ -29,9 +29,53 @@ author:
   - agentgateway.observability contributors (!UNKNOWN)
 options:
   role:
-    description: Name of the role the entries belong to; recorded in C(index.yaml).
+    description:
+      - Name of the role the entries belong to; recorded in C(index.yaml).
+      - Exactly one of O(role) (with the entries as options) or O(plans) is required.
     type: str
-    required: true
+  plans:
+    description:
+      - Several roles' desired states applied in one call, their Helm releases installed
+        concurrently. Apply mode with O(state=present) only (not with O(render_dir) or
+        O(validate_only)); each role names its entries as with O(role).
+      - Every plan is validated, and every remote manifest fetched, before anything changes. Then,
+        plan by plan, the namespaces and O(plans[].objects_first); then every plan's releases at
+        the same time, each M(kubernetes.core.helm) run in a background job of its own (Ansible's
+        async machinery; every job is waited for and its result file removed); then, plan by
+        plan, the O(plans[].objects).
+      - A release that fails does not stop the others; the error names every release that failed
+        with its role, and the ones installed alongside. The objects after the releases are then
+        not applied.
+      - In check mode the releases run one after the other.
+      - The site and stack playbooks use it for the roles whose releases are independent
+        (prometheus, tempo, loki); see O(role) for one role at a time.
+    type: list
+    elements: dict
+    suboptions:
+      role:
+        description: Name of the role.
+        type: str
+        required: true
+      releases:
+        description: As O(releases).
+        type: list
+        elements: dict
+        default: []
+      objects_first:
+        description: As O(objects_first).
+        type: list
+        elements: dict
+        default: []
+      objects:
+        description: As O(objects).
+        type: list
+        elements: dict
+        default: []
+      remote_manifests:
+        description: As O(remote_manifests).
+        type: list
+        elements: dict
+        default: []
   releases:
     description:
       - Helm releases, each C({release, namespace, chart, values}).
@@ -153,6 +197,18 @@ EXAMPLES = r"""
         stringData: {admin-user: admin, admin-password: "{{ grafana_admin_password }}"}
     releases: "{{ grafana_releases }}"
   no_log: true
+
+- name: Install three roles' releases at the same time (each role's Service after its release)
+  agentgateway.observability.deploy:
+    kubeconfig: ~/.kube/config
+    plans:
+      - role: prometheus
+        releases: "{{ prometheus_releases }}"
+      - role: tempo
+        releases: "{{ tempo_releases }}"
+        objects: "{{ tempo_services }}"
+      - role: loki
+        releases: "{{ loki_releases }}"
 """
 
 RETURN = r"""
@@ -202,4 +258,21 @@ applied:
   type: list
   elements: dict
   sample: [{module: kubernetes.core.helm, target: release monitoring/prometheus, changed: true}]
+roles:
+  description: The roles of O(plans), in order (each entry of RV(applied) then names its C(role) too).
+  returned: with O(plans)
+  type: list
+  elements: str
+  sample: [prometheus, tempo, loki]
+namespaces:
+  description: The namespaces the applied entries live in.
+  returned: in apply mode
+  type: list
+  elements: str
+  sample: [monitoring]
+kept_namespaces:
+  description: With O(state=absent) in apply mode, namespaces of the role that were not removed, with the reason.
+  returned: when a removal kept a namespace
+  type: dict
+  sample: {monitoring: "holds ConfigMap/my-settings"}
 """

@@ -217,3 +217,127 @@ def test_a_write_of_the_api_servers_bookkeeping_only_is_not_a_change():
     only, _calls = apply({"role": "mock_backend", "objects": objs[:1]},
                          results={1: {"changed": False}, 2: {"changed": True, "diff": bookkeeping}})
     assert only["changed"] is False
+
+
+# ---- plans: several roles' releases installed together ------------------------------------------
+
+SERVICE = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "tempo-query", "namespace": "monitoring"},
+           "spec": {"ports": [{"port": 3200}]}}
+
+
+def apply_plans(plans, job_results=None, started_results=None, **kwargs):
+    """Run the action with ``plans``; background jobs finish on their second status poll.
+
+    ``job_results`` maps a release name to its job's final result, ``started_results`` to what
+    starting it returns. Returns (result, calls, action) with calls as (module, args, wrap_async).
+    """
+    action = make_action(dict(kwargs.pop("args", {}), plans=plans), **kwargs)
+    calls, polls, jobs = [], {}, {}
+
+    def fake_execute_module(module_name=None, module_args=None, task_vars=None, wrap_async=False, **_kw):
+        calls.append((module_name, module_args, wrap_async))
+        if wrap_async:
+            assert action._task.async_val > 0, "a background job needs a time limit"
+            name = module_args["name"]
+            if name in (started_results or {}):
+                return started_results[name]
+            jid = "j%d" % len(jobs)
+            jobs[jid] = name
+            return {"ansible_job_id": jid, "started": 1, "finished": 0, "changed": True}
+        if module_name == "ansible.legacy.async_status":
+            jid = module_args["jid"]
+            if module_args["mode"] == "cleanup":
+                return {"erased": jid}
+            polls[jid] = polls.get(jid, 0) + 1
+            if polls[jid] < 2:
+                return {"ansible_job_id": jid, "started": 1, "finished": 0}
+            return dict((job_results or {}).get(jobs[jid], {"changed": True}), finished=1, ansible_job_id=jid)
+        return {"changed": True}
+
+    with mock.patch.object(action, "_execute_module", side_effect=fake_execute_module), \
+            mock.patch.object(action, "_remote_expand_user", return_value="/home/u/.ansible_async"), \
+            mock.patch.object(action, "get_shell_option", return_value="~/.ansible_async"), \
+            mock.patch("ansible_collections.agentgateway.observability.plugins.action.deploy.POLL_SECONDS", 0):
+        result = action.run(task_vars={})
+    return result, calls, action
+
+
+PLANS = [{"role": "prometheus", "releases": [RELEASE]},
+         {"role": "tempo", "releases": [dict(RELEASE, release="tempo")], "objects": [SERVICE]}]
+
+
+def test_plans_start_every_release_before_waiting_then_apply_the_objects():
+    result, calls, action = apply_plans(PLANS)
+    started = [c for c in calls if c[2]]
+    assert [c[1]["name"] for c in started] == ["prometheus", "tempo"]
+    first_poll = next(i for i, c in enumerate(calls) if c[0] == "ansible.legacy.async_status")
+    assert all(calls.index(c) < first_poll for c in started), "both jobs run before the first is waited for"
+    assert calls[0][0] == "agentgateway.observability.managed_namespace" and not calls[0][2]
+    assert calls[-1][0] == "kubernetes.core.k8s" and calls[-1][1]["definition"] == [SERVICE], \
+        "Tempo's Service follows every release"
+    cleaned = sorted(c[1]["jid"] for c in calls if c[0] == "ansible.legacy.async_status" and c[1]["mode"] == "cleanup")
+    assert cleaned == ["j0", "j1"], "every job's result file is removed"
+    assert {c[1]["_async_dir"] for c in calls if c[0] == "ansible.legacy.async_status"} == {"/home/u/.ansible_async"}
+    assert action._task.async_val == 0, "the task's async setting is restored"
+    assert result["roles"] == ["prometheus", "tempo"]
+    assert [(a["role"], a["target"]) for a in result["applied"]] == [
+        ("prometheus", "namespaces monitoring"), ("tempo", "namespaces monitoring"),
+        ("prometheus", "release monitoring/prometheus"), ("tempo", "release monitoring/tempo"),
+        ("tempo", "Service monitoring/tempo-query")]
+    assert result["changed"] is True and result["namespaces"] == ["monitoring"]
+
+
+def test_plans_report_every_failed_release_and_the_ones_alongside_and_stop_before_the_objects():
+    plans = PLANS + [{"role": "loki", "releases": [dict(RELEASE, release="loki")]}]
+    result, calls, _action = apply_plans(
+        plans, job_results={"tempo": {"failed": True, "msg": "UPGRADE FAILED", "stderr": "admission refused"}},
+        started_results={"loki": {"failed": True, "msg": "could not start"}})
+    assert result["failed"] is True
+    assert "kubernetes.core.helm failed for release monitoring/tempo (role tempo): UPGRADE FAILED: admission refused" \
+        in result["msg"]
+    assert "kubernetes.core.helm failed for release monitoring/loki (role loki): could not start" in result["msg"]
+    assert "installed alongside: release monitoring/prometheus (role prometheus)" in result["msg"]
+    assert not any(c[0] == "kubernetes.core.k8s" for c in calls), "no object after a failed release"
+
+
+def test_plans_with_an_unchanged_release_report_no_change():
+    result, _calls, _action = apply_plans(PLANS[:1] + [{"role": "loki", "releases": [dict(RELEASE, release="loki")]}],
+                                          job_results={"prometheus": {"changed": False}, "loki": {"changed": False}})
+    assert result["changed"] is True, "the namespace step of the fake reports a change"
+    assert [a["changed"] for a in result["applied"] if a["module"] == "kubernetes.core.helm"] == [False, False]
+
+
+def test_plans_in_check_mode_run_the_releases_one_after_the_other():
+    _result, calls, _action = apply_plans(PLANS, check_mode=True)
+    assert not any(c[2] for c in calls) and not any(c[0] == "ansible.legacy.async_status" for c in calls)
+    assert [c[1]["name"] for c in calls if c[0] == "kubernetes.core.helm"] == ["prometheus", "tempo"]
+
+
+def test_plans_validate_every_plan_before_anything_changes():
+    bad = {"role": "loki", "releases": [dict(RELEASE, chart=dict(RELEASE["chart"], version="latest"))]}
+    with pytest.raises(AnsibleActionFail, match="role loki"):
+        apply_plans(PLANS + [bad])
+    action = make_action({"plans": PLANS + [bad]})
+    with mock.patch.object(action, "_execute_module") as execute:
+        with pytest.raises(AnsibleActionFail):
+            action.run(task_vars={})
+    execute.assert_not_called()
+
+
+@pytest.mark.parametrize("args, message", [
+    ({"render_dir": "/tmp/x"}, "apply mode with state=present only"),
+    ({"state": "absent"}, "apply mode with state=present only"),
+    ({"validate_only": True}, "apply mode with state=present only"),
+])
+def test_plans_are_refused_outside_apply_present(args, message):
+    with pytest.raises(AnsibleActionFail, match=message):
+        apply_plans(PLANS, args=args)
+
+
+def test_plans_refuse_a_role_named_twice_and_role_with_plans():
+    with pytest.raises(AnsibleActionFail, match="prometheus more than once"):
+        apply_plans([PLANS[0], PLANS[0]])
+    with pytest.raises(AnsibleActionFail, match="mutually exclusive: role|plans"):
+        make_action({"role": "x", "plans": PLANS}).run(task_vars={})
+    with pytest.raises(AnsibleActionFail, match="one of the following is required: role, plans"):
+        make_action({"releases": [RELEASE]}).run(task_vars={})
