@@ -75,9 +75,10 @@ def site(variables, json_out=True):
 def install_once(variables):
     stdout, wall = site(variables)
     tasks = [t for play in json.loads(stdout)["plays"] for t in play["tasks"]
-             if t["task"]["name"].startswith(INSTALL_TASKS) and not t["hosts"]["localhost"].get("skipped")]
+             if t["task"]["name"].split(" : ", 1)[-1].startswith(INSTALL_TASKS) and not t["hosts"]["localhost"].get("skipped")]
     if not tasks:
-        raise SystemExit("no install task ran")
+        names = [t["task"]["name"] for play in json.loads(stdout)["plays"] for t in play["tasks"]]
+        raise SystemExit("no install task ran; tasks: %s" % [n for n in names if "nstall" in n or "apply" in n])
     phase = _ts(tasks[-1]["task"]["duration"]["end"]) - _ts(tasks[0]["task"]["duration"]["start"])
     site(dict(variables, agw_obs_state="absent"), json_out=False)
     return {"install_s": phase, "wall_s": wall}
