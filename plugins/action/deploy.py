@@ -317,7 +317,7 @@ class ActionModule(ActionBase):
         saved_async = self._task.async_val
         self._task.async_val = limit
         try:
-            for index, (role, (module_name, labels, module_args)) in enumerate(releases):
+            for index, (_role, (module_name, _labels, module_args)) in enumerate(releases):
                 started = self._execute_module(module_name=module_name, module_args=module_args,
                                                task_vars=task_vars, wrap_async=True)
                 if started.get("failed") or not started.get("ansible_job_id"):

@@ -225,11 +225,12 @@ SERVICE = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "tempo-qu
            "spec": {"ports": [{"port": 3200}]}}
 
 
-def apply_plans(plans, job_results=None, started_results=None, **kwargs):
+def apply_plans(plans, job_results=None, started_results=None, other_result=None, **kwargs):
     """Run the action with ``plans``; background jobs finish on their second status poll.
 
     ``job_results`` maps a release name to its job's final result, ``started_results`` to what
-    starting it returns. Returns (result, calls, action) with calls as (module, args, wrap_async).
+    starting it returns, ``other_result`` what every other module call returns (default: changed).
+    Returns (result, calls, action) with calls as (module, args, wrap_async).
     """
     action = make_action(dict(kwargs.pop("args", {}), plans=plans), **kwargs)
     calls, polls, jobs = [], {}, {}
@@ -252,7 +253,7 @@ def apply_plans(plans, job_results=None, started_results=None, **kwargs):
             if polls[jid] < 2:
                 return {"ansible_job_id": jid, "started": 1, "finished": 0}
             return dict((job_results or {}).get(jobs[jid], {"changed": True}), finished=1, ansible_job_id=jid)
-        return {"changed": True}
+        return dict(other_result or {"changed": True})
 
     with mock.patch.object(action, "_execute_module", side_effect=fake_execute_module), \
             mock.patch.object(action, "_remote_expand_user", return_value="/home/u/.ansible_async"), \
@@ -300,11 +301,15 @@ def test_plans_report_every_failed_release_and_the_ones_alongside_and_stop_befor
     assert not any(c[0] == "kubernetes.core.k8s" for c in calls), "no object after a failed release"
 
 
-def test_plans_with_an_unchanged_release_report_no_change():
-    result, _calls, _action = apply_plans(PLANS[:1] + [{"role": "loki", "releases": [dict(RELEASE, release="loki")]}],
-                                          job_results={"prometheus": {"changed": False}, "loki": {"changed": False}})
-    assert result["changed"] is True, "the namespace step of the fake reports a change"
+def test_plans_with_unchanged_releases_report_no_change():
+    plans = PLANS[:1] + [{"role": "loki", "releases": [dict(RELEASE, release="loki")]}]
+    unchanged = {"prometheus": {"changed": False}, "loki": {"changed": False}}
+    result, _calls, _action = apply_plans(plans, job_results=unchanged, other_result={"changed": False})
+    assert result["changed"] is False, "an unchanged release reports no change (starting its job does not count)"
     assert [a["changed"] for a in result["applied"] if a["module"] == "kubernetes.core.helm"] == [False, False]
+    one_changed = dict(unchanged, loki={"changed": True})
+    result, _calls, _action = apply_plans(plans, job_results=one_changed, other_result={"changed": False})
+    assert result["changed"] is True
 
 
 def test_plans_in_check_mode_run_the_releases_one_after_the_other():
