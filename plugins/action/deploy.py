@@ -157,6 +157,7 @@ class ActionModule(ActionBase):
 
     @staticmethod
     def _plan(part, args):
+        part = {key: value for key, value in part.items() if key in PLAN_OPTIONS}  # aliases were resolved
         try:
             return Plan.from_part(part, chart_mirror=args["chart_mirror"])
         except DesiredStateError as exc:
