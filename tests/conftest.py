@@ -24,6 +24,7 @@ SEED_TUTORIAL = pathlib.Path(
 
 pytest_plugins = [
     "support.fixtures",
+    "support.session",
     "support.prometheus",
     "support.dashboards",
     "support.gateway",

@@ -1,17 +1,16 @@
 """The real control plane (tests/support/controlplane.py) for the proxy access path and diagnose tests.
 
-``verification_cluster`` starts one per test module and stops it by PID; ``Cluster`` creates
-objects through the real API server with the official kubernetes client, patches pod status (no
-kubelet does it here), and writes kubeconfigs for other users (tokens, exec plugins).
+``verification_cluster`` is the session's control plane (support.session, shared by every test
+module, each in namespaces of its own); ``Cluster`` creates objects through the real API server
+with the official kubernetes client, patches pod status (no kubelet does it here), and writes
+kubeconfigs for other users (tokens, exec plugins).
 """
 
 from __future__ import annotations
 
 import json
 import pathlib
-import shutil
 import socket
-import tempfile
 import time
 
 import pytest
@@ -19,7 +18,6 @@ import yaml
 from kubernetes import client, config, dynamic
 from kubernetes.client.rest import ApiException
 
-from support.controlplane import ControlPlane
 
 
 class Cluster(object):
@@ -103,16 +101,6 @@ def host_address():
 
 
 @pytest.fixture(scope="module")
-def verification_cluster():
-    # Its own folder, not pytest's tmp_path: pytest removes all but the newest three base folders of a
-    # user, and a concurrent pytest run would delete etcd's data under a running control plane.
-    workdir = tempfile.mkdtemp(prefix="agw-obs-controlplane-")
-    plane = ControlPlane(workdir)
-    try:
-        plane.start()
-    except Exception:
-        plane.stop()
-        raise
-    yield Cluster(plane)
-    plane.stop()
-    shutil.rmtree(workdir, ignore_errors=True)
+def verification_cluster(controlplane):
+    """The session's control plane (support.session) with a client to create objects and patch pod status."""
+    return Cluster(controlplane)

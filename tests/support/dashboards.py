@@ -358,19 +358,15 @@ def render_stack(render_dir, extra_vars=None, check=True, args=()):
 
 
 @pytest.fixture(scope="session")
-def stack_render(tmp_path_factory):
-    """The stack with defaults (kind profile, Loki off), rendered once per session; read-only."""
-    out = tmp_path_factory.mktemp("stack-render")
-    render_stack(out)
-    return out
+def stack_render(site_render):
+    """The site with defaults (kind profile, Loki off), rendered once per session (support.session); read-only."""
+    return site_render("default")
 
 
 @pytest.fixture(scope="session")
-def stack_render_loki(tmp_path_factory):
-    """The stack with Loki on, rendered once per session; read-only."""
-    out = tmp_path_factory.mktemp("stack-render-loki")
-    render_stack(out, {"agw_obs_loki_enabled": True})
-    return out
+def stack_render_loki(site_render):
+    """The site with Loki on, rendered once per session (support.session); read-only."""
+    return site_render("loki")
 
 
 @pytest.fixture(scope="session")
