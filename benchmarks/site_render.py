@@ -82,7 +82,7 @@ def render_runs(checkouts, runs, workdir):
     for run in range(runs):
         for checkout in checkouts:
             out = workdir / ("render-%d-%s" % (run, checkout.name.split()[0]))
-            seconds, tasks, _ = checkout.playbook({"agw_obs_render_dir": str(out)})
+            seconds, tasks, _output = checkout.playbook({"agw_obs_render_dir": str(out)})
             again_s, again_tasks, again_out = checkout.playbook({"agw_obs_render_dir": str(out)})
             if not re.search(r"changed=0\s", again_out):
                 raise SystemExit("%s: the second render changed something" % checkout.name)
@@ -114,7 +114,7 @@ def apply_runs(checkouts, runs, workdir):
     try:
         for run in range(runs):
             for checkout in checkouts:
-                converge_s, converge_tasks, _ = checkout.playbook(settings)
+                converge_s, converge_tasks, _output = checkout.playbook(settings)
                 idem_s, idem_tasks, idem_out = checkout.playbook(settings)
                 if not re.search(r"changed=0\s", idem_out):
                     raise SystemExit("%s: the idempotence run changed something" % checkout.name)
@@ -137,7 +137,7 @@ def medians(results):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--before", default=BEFORE, help="the commit to compare with (default %(default)s)")
     parser.add_argument("--apply", action="store_true", help="also time the apiserver converge and idempotence")

@@ -219,7 +219,7 @@ class ActionModule(ActionBase):
             pass
         except (OSError, UnicodeDecodeError) as exc:
             raise AnsibleActionFail("cannot read the password file %s: %s" % (full, to_native(exc)))
-        password = "".join(secrets.choice(PASSWORD_CHARS) for _ in range(length))
+        password = "".join(secrets.choice(PASSWORD_CHARS) for _index in range(length))
         if create:
             try:
                 os.makedirs(os.path.dirname(full) or ".", mode=0o700, exist_ok=True)

@@ -345,4 +345,3 @@ kept_namespaces:
   type: dict
   sample: {monitoring: "holds ConfigMap/my-settings"}
 """
-

@@ -239,8 +239,8 @@ def main():
                 results.append(grafana_api.dashboard_check(access, session, uid, deadline, backoff, dashboards))
             if panel:
                 results.append(grafana_api.panel_check(access, session, dashboards, panel, deadline, backoff))
-        out["datasources"] = [{"uid": d.get("uid"), "name": d.get("name"), "type": d.get("type"), "url": d.get("url")}
-                          for d in listed]
+        out["datasources"] = [{"uid": d.get("uid"), "name": d.get("name"), "type": d.get("type"),
+                               "url": d.get("url")} for d in listed]
 
     agw_checks.run_checks_module(module, "grafana", "Grafana", collect, {"datasources": []})
 

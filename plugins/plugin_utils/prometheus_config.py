@@ -80,7 +80,6 @@ SCRAPE_PROTOCOLS = ["PrometheusProto", "OpenMetricsText1.0.0", "OpenMetricsText0
                     "PrometheusText0.0.4"]
 
 
-
 class PrometheusConfigError(ValueError):
     """Bad input for the Prometheus configuration; the message names the setting."""
 

@@ -316,8 +316,8 @@ class Check(object):
         if ok and re.search(r":[^/]*$", value):  # a tag, unless it is the registry's port
             ok = bool(re.search(r"^[^/]+:[0-9]+/", value)) and not re.search(r":[^/]*$", value.split("/", 1)[1])
         return self.require(
-            ok, "%s=%s must be an image repository without scheme or tag (e.g. %s); %s." % (name, value, example,
-                                                                                           tag_hint))
+            ok, "%s=%s must be an image repository without scheme or tag (e.g. %s); %s."
+            % (name, value, example, tag_hint))
 
     # -- URLs -----------------------------------------------------------------------------------
     def http_url(self, name, hint, empty_ok=False):
