@@ -110,6 +110,9 @@ def test_the_seed_tutorials_raw_config_is_refused_naming_every_invented_key(seed
         assert "gateway_observability_extra_raw_config.config.%s:" % key in message, (key, message[-2000:])
     for cel in ("llm.totalCost", "llm.inputCost", "llm.outputCost"):
         assert cel in message, cel
+    # the tutorial's '//' starts a comment in CEL; the fix names the expression to write instead
+    assert "uses '//' as a default operator, but '//' starts a comment in CEL" in message
+    assert 'write default(jwt.sub, "anonymous")' in message
 
 
 # ---- across the roles -----------------------------------------------------------------------------
