@@ -77,23 +77,31 @@ def before_checkout(rev, workdir):
     return Checkout("before (%s)" % rev, root, collections)
 
 
-def render_runs(checkouts, runs, workdir):
-    results = {c.name: {"full_s": [], "full_tasks": [], "again_s": [], "again_tasks": []} for c in checkouts}
+def timed_pairs(checkouts, runs, part, names, run_pair):
+    """``runs`` times, for each checkout: ``run_pair(run, checkout)`` -> two (seconds, tasks) and the
+    second run's output, which must report no change. Returns {checkout: {name_s: [...], name_tasks: [...]}}."""
+    results = {c.name: {"%s_%s" % (n, k): [] for n in names for k in ("s", "tasks")} for c in checkouts}
     for run in range(runs):
         for checkout in checkouts:
-            out = workdir / ("render-%d-%s" % (run, checkout.name.split()[0]))
-            seconds, tasks, _output = checkout.playbook({"agw_obs_render_dir": str(out)})
-            again_s, again_tasks, again_out = checkout.playbook({"agw_obs_render_dir": str(out)})
-            if not re.search(r"changed=0\s", again_out):
-                raise SystemExit("%s: the second render changed something" % checkout.name)
-            row = results[checkout.name]
-            row["full_s"].append(seconds)
-            row["full_tasks"].append(tasks)
-            row["again_s"].append(again_s)
-            row["again_tasks"].append(again_tasks)
-            print("  render run %d %-22s full %5.1f s %3d tasks   again %5.1f s %3d tasks"
-                  % (run + 1, checkout.name, seconds, tasks, again_s, again_tasks), flush=True)
+            first, second, output = run_pair(run, checkout)
+            if not re.search(r"changed=0\s", output):
+                raise SystemExit("%s: the %s run changed something" % (checkout.name, names[1]))
+            line = []
+            for name, (seconds, tasks) in zip(names, (first, second)):
+                results[checkout.name][name + "_s"].append(seconds)
+                results[checkout.name][name + "_tasks"].append(tasks)
+                line.append("%s %5.1f s %3d tasks" % (name, seconds, tasks))
+            print("  %-6s run %d %-22s %s" % (part, run + 1, checkout.name, "   ".join(line)), flush=True)
     return results
+
+
+def render_runs(checkouts, runs, workdir):
+    def run_pair(run, checkout):
+        variables = {"agw_obs_render_dir": str(workdir / ("render-%d-%s" % (run, checkout.name.split()[0])))}
+        full_s, full_tasks, _output = checkout.playbook(variables)
+        again_s, again_tasks, again_out = checkout.playbook(variables)
+        return (full_s, full_tasks), (again_s, again_tasks), again_out
+    return timed_pairs(checkouts, runs, "render", ("full", "again"), run_pair)
 
 
 def apply_runs(checkouts, runs, workdir):
@@ -109,27 +117,18 @@ def apply_runs(checkouts, runs, workdir):
                 "agentgateway_gateway_api_crds_keep_on_absent": False,
                 "grafana_admin_password_file": str(workdir / "grafana-admin-password"),
                 "traffic_enabled": False, "verification_enabled": False}
-    results = {c.name: {"converge_s": [], "converge_tasks": [], "idempotence_s": [], "idempotence_tasks": []}
-               for c in checkouts}
+
+    def run_pair(_run, checkout):
+        converge_s, converge_tasks, _output = checkout.playbook(settings)
+        idem_s, idem_tasks, idem_out = checkout.playbook(settings)
+        checkout.playbook(dict(settings, agw_obs_state="absent"))  # not timed
+        return (converge_s, converge_tasks), (idem_s, idem_tasks), idem_out
+
     try:
-        for run in range(runs):
-            for checkout in checkouts:
-                converge_s, converge_tasks, _output = checkout.playbook(settings)
-                idem_s, idem_tasks, idem_out = checkout.playbook(settings)
-                if not re.search(r"changed=0\s", idem_out):
-                    raise SystemExit("%s: the idempotence run changed something" % checkout.name)
-                checkout.playbook(dict(settings, agw_obs_state="absent"))
-                row = results[checkout.name]
-                row["converge_s"].append(converge_s)
-                row["converge_tasks"].append(converge_tasks)
-                row["idempotence_s"].append(idem_s)
-                row["idempotence_tasks"].append(idem_tasks)
-                print("  apply  run %d %-22s converge %5.1f s %3d tasks   idempotence %5.1f s %3d tasks"
-                      % (run + 1, checkout.name, converge_s, converge_tasks, idem_s, idem_tasks), flush=True)
+        return timed_pairs(checkouts, runs, "apply", ("converge", "idempotence"), run_pair)
     finally:
         chartrepo.down(workdir / "charts")
         plane.stop()
-    return results
 
 
 def medians(results):

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
 from ansible_collections.agentgateway.observability.plugins.plugin_utils.rules import Check, as_int, is_pinned_version
@@ -16,10 +15,8 @@ PROXY_PORTS = (15000, 15020, 15021)
 
 def validate(settings):
     c = Check(settings)
-    version = c["agentgateway_gateway_api_version"]
-    c.require(isinstance(version, str) and bool(re.match(r"^v[0-9]+\.[0-9]+\.[0-9]+$", version)),
-              "agentgateway_gateway_api_version=%s must be a pinned Gateway API release such as v1.6.1 (no ranges, "
-              "no latest)." % (version,))
+    c.matches("agentgateway_gateway_api_version", r"^v[0-9]+\.[0-9]+\.[0-9]+$",
+              "must be a pinned Gateway API release such as v1.6.1 (no ranges, no latest)")
     c.require(is_pinned_version(c["agentgateway_chart_version"]),
               "agentgateway_chart_version=%s is not a pinned chart version: use a release such as v1.4.1 (no ranges, "
               "no latest)." % (c["agentgateway_chart_version"],))

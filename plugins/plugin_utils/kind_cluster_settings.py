@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import re
 
 from ansible_collections.agentgateway.observability.plugins.plugin_utils.rules import Check
 
@@ -26,23 +25,19 @@ def _ip(value):
 
 def validate(settings):
     c = Check(settings)
-    name = c["kind_cluster_name"]
-    c.require(isinstance(name, str) and bool(re.match(r"^[a-z0-9.-]{1,50}$", name)),
-              "kind_cluster_name=%s is not a kind cluster name: use 1 to 50 lower-case letters, digits, '.' or '-' "
-              "(kind names its node containers <name>-control-plane), e.g. agw-obs." % (name,))
-    version = c["kind_cluster_kind_version"]
-    c.require(version == "" or bool(re.match(r"^v[0-9]+[.][0-9]+[.][0-9]+$", str(version))),
-              "kind_cluster_kind_version=%s must be a version such as v0.32.0 (or empty to accept any kind)." % (version,))
-    image = c["kind_cluster_node_image"]
-    c.require(isinstance(image, str) and bool(re.match(r"^[^\s@]+@sha256:[0-9a-f]{64}$", image)),
-              "kind_cluster_node_image=%s must be an image pinned by digest (name:tag@sha256:<64 hex digits>, kind "
-              "v0.32.0's is kindest/node:v1.36.1@sha256:3489c767...)." % (image,))
+    c.matches("kind_cluster_name", r"^[a-z0-9.-]{1,50}$",
+              "is not a kind cluster name: use 1 to 50 lower-case letters, digits, '.' or '-' (kind names its node "
+              "containers <name>-control-plane), e.g. agw-obs")
+    c.matches("kind_cluster_kind_version", r"^v[0-9]+[.][0-9]+[.][0-9]+$",
+              "must be a version such as v0.32.0 (or empty to accept any kind)", empty_ok=True)
+    c.matches("kind_cluster_node_image", r"^[^\s@]+@sha256:[0-9a-f]{64}$",
+              "must be an image pinned by digest (name:tag@sha256:<64 hex digits>, kind v0.32.0's is "
+              "kindest/node:v1.36.1@sha256:3489c767...)")
     c.not_empty("kind_cluster_kind_binary", "it is the kind executable (kind, or a path)")
     c.require(_ip(c["kind_cluster_listen_address"]),
               "kind_cluster_listen_address=%s must be an IP address (127.0.0.1 keeps the ports on this machine)."
               % (c["kind_cluster_listen_address"],))
-    c.require(isinstance(c["kind_cluster_wait"], str) and bool(re.match(r"^([0-9]+(ms|s|m|h))+$", c["kind_cluster_wait"])),
-              "kind_cluster_wait=%s must be a duration such as 90s or 5m." % (c["kind_cluster_wait"],))
+    c.go_duration("kind_cluster_wait", "use a duration such as 90s or 5m (kind's --wait)")
     for setting in ("kind_cluster_kubeconfig", "kind_cluster_config_file"):
         value = c[setting]
         c.require(value == "" or not os.path.isdir(os.path.expanduser(str(value))),

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import re
 
 from ansible_collections.agentgateway.observability.plugins.plugin_utils.rules import Check, as_int
 
@@ -17,9 +16,7 @@ def validate(settings):
     c.chart("loki_chart_repo", "loki_chart_name", "loki_chart_version", "loki_release_name", "loki_namespace",
             "loki_extra_values")
     c.prometheus_duration("loki_retention_period", "72h or 744h")
-    schema_from = c["loki_schema_from"]
-    c.require(isinstance(schema_from, str) and bool(re.match(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", schema_from)),
-              "loki_schema_from=%s must be a date YYYY-MM-DD (quote it in YAML)." % (schema_from,))
+    c.matches("loki_schema_from", r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", "must be a date YYYY-MM-DD (quote it in YAML)")
     for enabled, memory in (("loki_chunks_cache_enabled", "loki_chunks_cache_memory_mb"),
                             ("loki_results_cache_enabled", "loki_results_cache_memory_mb")):
         if c.flag(enabled):

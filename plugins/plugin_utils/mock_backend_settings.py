@@ -18,11 +18,10 @@ from ansible_collections.agentgateway.observability.plugins.plugin_utils.wiremoc
 
 def validate(settings):
     c = Check(settings)
-    name = c["mock_backend_name"]
     # the role derives the names of the Secret, the ConfigMap and the backend from it
-    c.require(isinstance(name, str) and bool(re.match(r"^[a-z]([-a-z0-9]{0,40}[a-z0-9])?$", name)),
-              "mock_backend_name=%s must be a DNS label of at most 42 characters starting with a letter (the role "
-              "names the Service, Deployment, ConfigMap and Secret after it)." % (name,))
+    c.matches("mock_backend_name", r"^[a-z]([-a-z0-9]{0,40}[a-z0-9])?$",
+              "must be a DNS label of at most 42 characters starting with a letter (the role names the Service, "
+              "Deployment, ConfigMap and Secret after it)")
     namespace = c["mock_backend_namespace"]
     c.require(namespace == "" or is_k8s_name(namespace),
               "mock_backend_namespace=%s must be empty (the gateway namespace, agw_obs_gateway_namespace) or a "
@@ -48,10 +47,8 @@ def validate(settings):
               "mock_backend_image needs registry, repository and a pinned WireMock 3.x tag (e.g. 3.13.2), got %s."
               % (c["mock_backend_image"],))
     prefix = c["mock_backend_route_prefix"]
-    c.require((prefix == "" or bool(re.match(r"^/[A-Za-z0-9._~/-]*[A-Za-z0-9._~-]$", str(prefix))))
-              and prefix != "/v1",
-              "mock_backend_route_prefix=%s must be empty or a path such as /openai (not /v1, not ending in /)."
-              % (prefix,))
+    c.matches("mock_backend_route_prefix", r"^(?!/v1$)/[A-Za-z0-9._~/-]*[A-Za-z0-9._~-]$",
+              "must be empty or a path such as /openai (not /v1, not ending in /)", empty_ok=True)
     c.require(prefix != "" or c.flag("mock_backend_route_v1_paths"),
               "mock_backend_route_prefix is empty and mock_backend_route_v1_paths is false: the HTTPRoute would "
               "match nothing; set at least one of them.")

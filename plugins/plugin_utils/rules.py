@@ -42,6 +42,8 @@ _WAIT_DURATION = re.compile(r"^(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+)s)?$")
 # A Kubernetes quantity as the charts' persistence sizes take it.
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|k|M|G|T|P)?$")
 _HTTP_URL = re.compile(r"^https?://[^/\s]+(/\S*)?$")
+# The path of a URL (an HTTP route, an API path).
+URL_PATH = r"^/\S*$"
 # An in-cluster Service URL: scheme, <service>.<namespace>.svc[.<cluster domain>], port, optional path.
 SERVICE_URL = re.compile(
     r"^(?P<scheme>https?)://(?P<service>[a-z0-9]([-a-z0-9]*[a-z0-9])?)\.(?P<namespace>[a-z0-9]([-a-z0-9]*[a-z0-9])?)"
@@ -231,6 +233,12 @@ class Check(object):
         value = self[name]
         return self.require(is_config_key(value),
                             "%s=%s is not a valid %s: use letters, digits, '-', '_' and '.'." % (name, value, what))
+
+    def matches(self, name, pattern, fix, empty_ok=False):
+        """``name`` is text matching the regular expression ``pattern`` (or empty with ``empty_ok``)."""
+        value = self[name]
+        ok = (empty_ok and value == "") or (is_text(value) and re.match(pattern, value) is not None)
+        return self.require(ok, "%s=%s %s." % (name, value, fix))
 
     def not_empty(self, name, hint):
         value = self[name]

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
 from ansible_collections.agentgateway.observability.plugins.plugin_utils.rules import Check, is_list
@@ -25,12 +24,10 @@ def validate(settings):
         c.service_name("tempo_query_node_port_service_name")
     processors = c["tempo_metrics_generator_processors"]
     if c.flag("tempo_metrics_generator_enabled"):
-        url = c["tempo_metrics_generator_remote_write_url"]
-        c.require(
-            isinstance(url, str) and bool(re.match(r"^https?://[^/]+/.*", url)),
-            "tempo_metrics_generator_remote_write_url=%s must be an http(s) URL of Prometheus' /api/v1/write, e.g. "
-            "http://prometheus-server.monitoring.svc.cluster.local:80/api/v1/write (or set "
-            "tempo_metrics_generator_enabled=false)." % url)
+        c.matches("tempo_metrics_generator_remote_write_url", r"^https?://[^/]+/.*",
+                  "must be an http(s) URL of Prometheus' /api/v1/write, e.g. "
+                  "http://prometheus-server.monitoring.svc.cluster.local:80/api/v1/write (or set "
+                  "tempo_metrics_generator_enabled=false)")
         c.require(is_list(processors) and len(processors) > 0,
                   "tempo_metrics_generator_processors must list at least one of service-graphs, span-metrics and "
                   "local-blocks while tempo_metrics_generator_enabled is true.")

@@ -5,19 +5,15 @@
 
 from __future__ import annotations
 
-import re
 
-from ansible_collections.agentgateway.observability.plugins.plugin_utils.rules import Check, is_list
+from ansible_collections.agentgateway.observability.plugins.plugin_utils.rules import URL_PATH, Check, is_list
 
 
 def validate(settings):
     c = Check(settings)
-    base = c["traffic_base_url"]
-    c.require(isinstance(base, str) and bool(re.match(r"^https?://[^/\s]+$", base)),
-              "traffic_base_url=%s must be scheme://host[:port] without a path (e.g. http://localhost:8080)." % (base,))
-    path = c["traffic_path"]
-    c.require(isinstance(path, str) and bool(re.match(r"^/\S*$", path)),
-              "traffic_path=%s must be a path starting with / (e.g. /openai or /v1/chat/completions)." % (path,))
+    c.matches("traffic_base_url", r"^https?://[^/\s]+$",
+              "must be scheme://host[:port] without a path (e.g. http://localhost:8080)")
+    c.matches("traffic_path", URL_PATH, "must be a path starting with / (e.g. /openai or /v1/chat/completions)")
     c.integer("traffic_requests", 0)
     c.number("traffic_duration", 0, what="a number of seconds >= 0")
     c.integer("traffic_concurrency", 1)

@@ -9,10 +9,9 @@ before anything is written or applied); ``validate_diagnose`` the settings of th
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
-from ansible_collections.agentgateway.observability.plugins.plugin_utils.rules import Check, is_list
+from ansible_collections.agentgateway.observability.plugins.plugin_utils.rules import URL_PATH, Check, is_list
 
 SERVICES = ("gateway", "gateway_metrics", "mock_backend", "prometheus", "tempo", "grafana")
 
@@ -28,9 +27,7 @@ def validate(settings):
               "verification_models must be a non-empty list of model names (got %s)." % (models,))
     c.require(is_list(c["verification_priced_models"]), "verification_priced_models must be a list of model names.")
     c.integer("verification_requests_per_model", 1)
-    path = c["verification_path"]
-    c.require(isinstance(path, str) and bool(re.match(r"^/\S*$", path)),
-              "verification_path=%s must be a path starting with / (e.g. /v1/chat/completions)." % (path,))
+    c.matches("verification_path", URL_PATH, "must be a path starting with / (e.g. /v1/chat/completions)")
     c.positive("verification_deadline", " (seconds)")
     c.positive("verification_timeout", " (seconds)")
     required = required_services(c)
