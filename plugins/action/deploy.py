@@ -86,8 +86,8 @@ HIDDEN = "(hidden)"
 # the cluster connection and helm after the plan and before the first change). %(where)s names the
 # kubeconfig and context, %(msg)s is the module's own message.
 CLUSTER_PROBLEMS = {
-    "kubernetes_library": "Apply mode needs the Python library 'kubernetes' where the kubernetes.core modules run "
-                          "(%(python)s): %(msg)s. Install it with `pip install -r requirements.txt` (kubernetes==37.0.2), "
+    "kubernetes_library": "Apply mode needs the Python library 'kubernetes' where the kubernetes.core modules run: "
+                          "%(msg)s. Install it there with `pip install -r requirements.txt` (kubernetes==37.0.2), "
                           "or set agw_obs_render_dir to render files without a cluster.",
     "kubeconfig": "agw_obs_kubeconfig: %(msg)s. Point agw_obs_kubeconfig at a readable kubeconfig file (or set "
                   "K8S_AUTH_KUBECONFIG), or set agw_obs_render_dir to render files without a cluster.",
@@ -175,9 +175,8 @@ class ActionModule(ActionBase):
         where = "agw_obs_kubeconfig=%s, agw_obs_kube_context=%s" % (
             args["kubeconfig"] or "(empty: module_defaults, K8S_AUTH_KUBECONFIG or ~/.kube/config)",
             args["context"] or "(empty: module_defaults or the current context)")
-        import sys  # pylint: disable=import-outside-toplevel
         text = CLUSTER_PROBLEMS.get(res.get("cause"), CLUSTER_PROBLEMS["api"])
-        raise AnsibleActionFail(text % {"where": where, "msg": res.get("msg", "unknown error"), "python": sys.executable,
+        raise AnsibleActionFail(text % {"where": where, "msg": res.get("msg", "unknown error"),
                                         "helm": args["helm_binary"] or "helm"}, result={"cause": res.get("cause")})
 
     # ---- validate only: every check of both outlets, nothing written or applied --------------
@@ -645,7 +644,7 @@ def _prune_empty_dirs(directory, root):
 def _diff(rel_path, before, after):
     """One file's change, in the shape Ansible's diff callbacks print; a Secret's values are hidden."""
     if "/Secret-" in rel_path:
-        before, after = _hide_secret_values(before, after), _hide_secret_values(after, before)
+        before, after = _hide_secret_values(before, after, False), _hide_secret_values(after, before, True)
     return {
         "before_header": rel_path if before is not None else "/dev/null",
         "after_header": rel_path if after is not None else "/dev/null",
@@ -654,26 +653,31 @@ def _diff(rel_path, before, after):
     }
 
 
+def _hidden(values, other_values, after):
+    """``values`` (a Secret's data) with every value hidden; on the after side a changed or new one says so,
+    so that a diff still shows which keys changed."""
+    other_values = other_values if isinstance(other_values, dict) else {}
+    return {key: "%s, changed" % HIDDEN if after and other_values.get(key) != value else HIDDEN
+            for key, value in values.items()}
+
+
 def _hide_secret_diff(label, diff):
     """kubernetes.core.k8s's diff of a Secret with its values hidden (the action returns no other part of it)."""
     if not label.startswith("Secret "):
         return diff
+    original = {side: diff.get(side) if isinstance(diff.get(side), dict) else {} for side in ("before", "after")}
     for side, other in (("before", "after"), ("after", "before")):
-        part, theirs = diff.get(side), diff.get(other)
-        if isinstance(part, dict):
-            part = dict(part)
-            theirs = theirs if isinstance(theirs, dict) else {}
+        if isinstance(diff.get(side), dict):
+            part = dict(diff[side])
             for field in ("data", "stringData"):
                 if isinstance(part.get(field), dict):
-                    other_values = theirs.get(field) if isinstance(theirs.get(field), dict) else {}
-                    part[field] = {key: HIDDEN if other_values.get(key) == value else "%s, changed" % HIDDEN
-                                   for key, value in part[field].items()}
+                    part[field] = _hidden(part[field], original[other].get(field), side == "after")
             diff[side] = part
     return diff
 
 
-def _hide_secret_values(text, other):
-    """A rendered Secret with every value of data and stringData replaced, marking the changed ones."""
+def _hide_secret_values(text, other, after):
+    """A rendered Secret with every value of data and stringData hidden (see ``_hidden``)."""
     if text is None:
         return None
     try:
@@ -684,9 +688,7 @@ def _hide_secret_values(text, other):
         return HIDDEN
     theirs = theirs if isinstance(theirs, dict) else {}
     for field in ("data", "stringData"):
-        values, other_values = doc.get(field), theirs.get(field) or {}
-        if isinstance(values, dict):
-            doc[field] = {key: HIDDEN if other_values.get(key) == value else "%s, changed" % HIDDEN
-                          for key, value in values.items()}
+        if isinstance(doc.get(field), dict):
+            doc[field] = _hidden(doc[field], theirs.get(field), after)
     header = "".join(line + "\n" for line in text.splitlines() if line.startswith("#"))
     return header + dump_yaml(doc)

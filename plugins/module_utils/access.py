@@ -50,12 +50,6 @@ from ansible_collections.agentgateway.observability.plugins.module_utils.http_cl
     HttpClient,
     HttpError,
 )
-from ansible_collections.agentgateway.observability.plugins.module_utils.kube_client import (
-    KubeError,
-    authorization,
-    configuration,
-    resolve_kubeconfig,
-)
 
 ACCESS_MODES = ("nodeport", "proxy", "url")
 DEFAULT_USER_AGENT = "agentgateway.observability"
@@ -165,6 +159,10 @@ class KubeTarget(object):
         Stripped: the library keeps the line break of a tokenFile (client-go trims it), which no HTTP
         header may carry.
         """
+        from ansible_collections.agentgateway.observability.plugins.module_utils.kube_client import (  # noqa: E501 pylint: disable=import-outside-toplevel
+            authorization,
+        )
+
         header = authorization(self.config)
         return header.strip() if header else None
 
@@ -208,6 +206,14 @@ def load_kubeconfig(path=None, context=None):
     Empty ``path`` means what kubernetes.core uses (K8S_AUTH_KUBECONFIG, KUBECONFIG, ~/.kube/config,
     then the in-cluster service account).
     """
+    # Imported here: the url and nodeport access never need the kubernetes library (a second of import).
+    from ansible_collections.agentgateway.observability.plugins.module_utils.kube_client import (  # noqa: E501 pylint: disable=import-outside-toplevel
+        KubeError,
+        configuration,
+        context_name,
+        resolve_kubeconfig,
+    )
+
     plugin_errors = _LibraryErrors()
     logging.getLogger().addHandler(plugin_errors)
     try:
@@ -216,7 +222,7 @@ def load_kubeconfig(path=None, context=None):
         raise AccessError("%s (set agw_obs_kubeconfig / agw_obs_kube_context, or kubeconfig / context)" % exc.message)
     finally:
         logging.getLogger().removeHandler(plugin_errors)
-    target = KubeTarget(config, resolve_kubeconfig(path), context or os.environ.get("K8S_AUTH_CONTEXT"))
+    target = KubeTarget(config, resolve_kubeconfig(path), context_name(path, context))
     if plugin_errors.messages and target.credential_kind() == "no credentials":
         # the library logs a failed exec or auth-provider plugin and goes on without credentials
         raise AccessError("the credential plugin of context %s gave no credentials: %s"

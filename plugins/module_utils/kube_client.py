@@ -124,7 +124,20 @@ def authorization(config):
 
 def api_client(kubeconfig=None, context=None):
     """A ``kubernetes.client.ApiClient`` for the given kubeconfig and context."""
-    return k8s_client.ApiClient(configuration(kubeconfig, context))
+    config = configuration(kubeconfig, context)  # raises first when the library is missing
+    return k8s_client.ApiClient(config)
+
+
+def context_name(kubeconfig=None, context=None):
+    """The context ``configuration`` uses: ``context``, K8S_AUTH_CONTEXT, or the kubeconfig's current one."""
+    name = context or os.environ.get("K8S_AUTH_CONTEXT")
+    path = resolve_kubeconfig(kubeconfig)
+    if name or path is None or not HAS_KUBERNETES:
+        return name or "(in-cluster)"
+    try:
+        return (k8s_config.list_kube_config_contexts(config_file=path)[1] or {}).get("name") or "(current)"
+    except Exception:  # pylint: disable=broad-except
+        return "(current)"
 
 
 def _python():

@@ -2,7 +2,8 @@
 
 ``verification_cluster`` is the session's control plane (support.session, shared by every test
 module, each in namespaces of its own); ``Cluster`` creates objects through the real API server
-with the official kubernetes client, patches pod status (no kubelet does it here), and writes
+with the official kubernetes client (cluster-wide ones such as CRDs only where missing, since
+other modules may hold them), patches pod status (no kubelet does it here), and writes
 kubeconfigs for other users (tokens, exec plugins).
 """
 
@@ -17,7 +18,6 @@ import pytest
 import yaml
 from kubernetes import client, config, dynamic
 from kubernetes.client.rest import ApiException
-
 
 
 class Cluster(object):
@@ -38,6 +38,26 @@ class Cluster(object):
             if exc.status != 409:
                 raise
             return resource.replace(body=obj, namespace=namespace, name=obj["metadata"]["name"])
+
+    def ensure(self, obj):
+        """Create ``obj`` unless it exists (cluster-wide objects such as CRDs other test modules may share)."""
+        resource = self.dynamic.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
+        try:
+            return resource.create(body=obj, namespace=obj["metadata"].get("namespace"))
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+            return None
+
+    def crds(self, paths):
+        """Create the CRDs in the YAML files ``paths`` where missing, and wait until each is Established."""
+        names = []
+        for path in paths:
+            crd = yaml.safe_load(pathlib.Path(path).read_text(encoding="utf-8"))
+            self.ensure(crd)
+            names.append(crd["metadata"]["name"])
+        for name in names:
+            self.wait_crd(name)
 
     def namespace(self, name):
         self.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})

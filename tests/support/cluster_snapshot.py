@@ -26,6 +26,9 @@ def snapshot(kubeconfig, context=None, namespaces=None):
     """Every object, or with ``namespaces`` only the objects in them and those Namespaces themselves."""
     client = DynamicClient(config.new_client_from_config(config_file=kubeconfig, context=context,
                                                          persist_config=False))
+    # The client keeps what it discovered in a file per API server: kinds added since (CRDs another
+    # test module or this test installed on the shared control plane) are in it only once refreshed.
+    client.resources.invalidate_cache()
     found, seen = set(), set()
     for resource in client.resources.search():
         if isinstance(resource, ResourceList) or "/" in resource.name or "list" not in (resource.verbs or []):

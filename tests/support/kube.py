@@ -41,12 +41,16 @@ def kubeconfig_with(path, source, **changes):
 
 
 @pytest.fixture(scope="session")
-def test_chart_repo(tmp_path_factory):
-    """The local repository of TEST charts (support.chartrepo), serving every chart the site installs."""
+def test_chart_repo(tmp_path_factory, site_render):
+    """The local repository of TEST charts (support.chartrepo), serving every chart the site installs.
+
+    The charts are those of the session's shared render with Loki (support.session), so no render
+    of its own; the repository and its HTTP server are this worker's, stopped by PID at its end.
+    """
     from support import chartrepo  # pylint: disable=import-outside-toplevel
 
     directory = tmp_path_factory.mktemp("charts")
-    state = chartrepo.up(directory)
+    state = chartrepo.up(directory, chartrepo.charts_of_render(site_render("loki")))
     yield state
     chartrepo.down(directory)
 

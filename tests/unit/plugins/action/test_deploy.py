@@ -404,3 +404,21 @@ def test_plans_refuse_a_role_named_twice_and_role_with_plans():
         make_action({"role": "x", "plans": PLANS}).run(task_vars={})
     with pytest.raises(AnsibleActionFail, match="one of the following is required: role, plans"):
         make_action({"releases": [RELEASE]}).run(task_vars={})
+
+
+def test_a_secrets_values_never_reach_a_diff_but_its_changed_keys_do(tmp_path):
+    from ansible_collections.agentgateway.observability.plugins.action.deploy import _hide_secret_diff
+
+    diff = _hide_secret_diff("Secret m/x", {"before": {"data": {"a": "old", "k": "same", "gone": "x"}},
+                                            "after": {"data": {"a": "new", "k": "same", "n": "y"}}})
+    assert diff["before"]["data"] == {"a": "(hidden)", "k": "(hidden)", "gone": "(hidden)"}
+    assert diff["after"]["data"] == {"a": "(hidden), changed", "k": "(hidden)", "n": "(hidden), changed"}
+    assert _hide_secret_diff("ConfigMap m/x", {"after": {"data": {"a": "1"}}})["after"]["data"] == {"a": "1"}
+    secret = dict(SECRET, stringData={"password": "s3cret", "user": "admin"})
+    run({"role": "grafana", "render_dir": str(tmp_path), "objects": [secret]})
+    changed = dict(secret, stringData={"password": "n3w", "user": "admin"})
+    result = run({"role": "grafana", "render_dir": str(tmp_path), "objects": [changed]}, check_mode=True, diff=True)
+    shown = [d for d in result["diff"] if "Secret" in d["after_header"]][0]
+    assert "s3cret" not in str(result) and "n3w" not in str(result)
+    assert "password: (hidden), changed" in shown["after"] and "password: (hidden)\n" in shown["before"]
+    assert "user: (hidden)\n" in shown["after"]

@@ -45,8 +45,6 @@ CASES = [
          id="shared-existing-without-logs-url"),
     case("prometheus", {"agw_obs_chart_repository_mirror": "charts.example.internal"},
          "agw_obs_chart_repository_mirror", "oci://", id="shared-chart-mirror"),
-    case("prometheus", {"agw_obs_kubeconfig": "/nonexistent/kubeconfig"}, "agw_obs_kubeconfig=/nonexistent/kubeconfig",
-         "does not exist", id="shared-kubeconfig"),
     # ---- charts: pinned, from a repository, named as Helm and Kubernetes allow --------------------
     case("grafana", {"grafana_chart_version": "latest"}, "grafana_chart_version=latest", "pinned", id="version-latest"),
     case("prometheus", {"prometheus_chart_version": "~29.27"}, "prometheus_chart_version=~29.27", "pinned",
