@@ -220,3 +220,17 @@ def test_variant_other_namespace_override_mirror(variant_files, schemas_dir):
     assert image == "mirror.example:5000/hub/wiremock/wiremock:3.13.2"
     for key in (("AgentgatewayBackend", "mock-openai"), ("HTTPRoute", "mock-openai")):
         assert crd_errors(schemas_dir, objects[key]) == [], key
+
+
+def test_playbooks_mock_yml_renders_what_the_site_renders_for_the_role(tmp_path, rendered_site):
+    """The role on its own (playbooks/mock.yml: its main.yml, plan then deploy) writes the same files as
+    the whole site does for it, byte for byte, and its index names only the role."""
+    from support.fixtures import load_rendered, render_playbook, snapshot
+
+    render_playbook(REPO / "playbooks" / "mock.yml", tmp_path)
+    alone = snapshot(tmp_path)
+    site = {e["path"] for e in load_rendered(rendered_site, "index.yaml")["entries"]
+            if e["role"] == "mock_backend" and e.get("path")}
+    assert set(alone) - {"index.yaml"} == site
+    assert all(alone[path] == (rendered_site / path).read_bytes() for path in site)
+    assert {e["role"] for e in load_rendered(tmp_path, "index.yaml")["entries"]} == {"mock_backend"}
