@@ -7,9 +7,16 @@ import pathlib
 
 import pytest
 
-from support.schemas import SchemasError, locate_schemas
-
 REPO = pathlib.Path(__file__).resolve().parent.parent
+
+# Ansible's collection finder before anything imports the collection (as ansible-test units does):
+# every ansible_collections import goes through it, and the collection's filter plugins resolve
+# when tests template the roles' variables in-process (support.planner).
+from ansible.plugins.loader import init_plugin_loader  # noqa: E402 pylint: disable=wrong-import-position
+
+init_plugin_loader([str(REPO / ".venv" / "collections")])
+
+from support.schemas import SchemasError, locate_schemas  # noqa: E402 pylint: disable=wrong-import-position
 # The tutorial the collection started from (its wrong values are guarded by tests). It sits in the
 # folder beside the checkout that also holds the upstream schemas; a plain clone does not have it.
 SEED_TUTORIAL = pathlib.Path(
@@ -17,6 +24,7 @@ SEED_TUTORIAL = pathlib.Path(
 
 pytest_plugins = [
     "support.fixtures",
+    "support.session",
     "support.prometheus",
     "support.dashboards",
     "support.gateway",

@@ -1,16 +1,20 @@
 # -*- coding: utf-8 -*-
 # Copyright: contributors to agentgateway.observability
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Action for agentgateway.observability.deploy: render a role's desired state, or apply it.
+"""Action for agentgateway.observability.deploy: check the site's desired state, then render or apply it.
 
-Runs on the controller. Render mode writes files there and never contacts a cluster; apply
-mode hands each entry to kubernetes.core.helm / kubernetes.core.k8s. Documentation lives in
-plugins/modules/deploy.py.
+Runs on the controller. Every role's part is checked together first (the whole site, or the
+roles of one play); render mode then writes every file at once and never contacts a cluster;
+apply mode hands each entry to kubernetes.core.helm / kubernetes.core.k8s, in waves.
+Documentation lives in plugins/modules/deploy.py.
 """
 
 from __future__ import annotations
 
+import base64
 import os
+import secrets
+import string
 import tempfile
 import time
 
@@ -21,59 +25,89 @@ from ansible.module_utils.common.text.converters import to_native
 from ansible.module_utils.urls import open_url
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.agentgateway.observability.plugins.plugin_utils.claims import (
-    check_claims,
-    claims_hint,
-    plan_claims,
-    settings_hint,
-)
 from ansible_collections.agentgateway.observability.plugins.plugin_utils.desired_state import (
     INDEX_FILE,
     DesiredStateError,
     Plan,
+    Site,
+    claims_hint,
     dump_yaml,
     helm_module_args,
     k8s_module_args,
     merge_index,
+    settings_hint,
     timeout_seconds,
     validate_object,
 )
 
-PLAN_OPTIONS = {
-    "role": {"type": "str", "required": True},
+_ENTRY_OPTIONS = {
     "releases": {"type": "list", "elements": "dict", "default": []},
-    "objects_first": {"type": "list", "elements": "dict", "default": []},
-    "objects": {"type": "list", "elements": "dict", "default": []},
+    "before_releases": {"type": "list", "elements": "dict", "default": [], "aliases": ["objects_first"]},
+    "after_releases": {"type": "list", "elements": "dict", "default": [], "aliases": ["objects"]},
     "remote_manifests": {"type": "list", "elements": "dict", "default": []},
-}
-
-ARGUMENT_SPEC = {
-    "role": {"type": "str"},
-    "plans": {"type": "list", "elements": "dict", "options": PLAN_OPTIONS},
-    "releases": {"type": "list", "elements": "dict", "default": []},
-    "objects_first": {"type": "list", "elements": "dict", "default": []},
-    "objects": {"type": "list", "elements": "dict", "default": []},
-    "remote_manifests": {"type": "list", "elements": "dict", "default": []},
-    "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
-    "render_dir": {"type": "path"},
-    "kubeconfig": {"type": "path"},
-    "context": {"type": "str"},
-    "wait": {"type": "bool", "default": True},
-    "wait_timeout": {"type": "str", "default": "10m"},
-    "atomic": {"type": "bool", "default": True},
-    "chart_mirror": {"type": "str", "default": ""},
-    "helm_binary": {"type": "str", "default": ""},
-    "validate_only": {"type": "bool", "default": False},
     "settings": {"type": "dict", "default": {}},
-    "claimed": {"type": "dict", "default": {}},
+    "generated_secrets": {"type": "list", "elements": "dict", "default": []},
 }
+PLAN_OPTIONS = dict(_ENTRY_OPTIONS, role={"type": "str", "required": True},
+                    node_ports={"type": "list", "elements": "dict", "default": []},
+                    host_ports={"type": "list", "elements": "dict", "default": []})
+
+ARGUMENT_SPEC = dict(
+    _ENTRY_OPTIONS,
+    role={"type": "str"},
+    plans={"type": "list", "elements": "dict", "options": PLAN_OPTIONS},
+    planned={"type": "list", "elements": "dict", "options": PLAN_OPTIONS, "default": []},
+    cluster_check={"type": "bool", "default": True},
+    state={"type": "str", "choices": ["present", "absent"], "default": "present"},
+    render_dir={"type": "path"},
+    kubeconfig={"type": "path"},
+    context={"type": "str"},
+    wait={"type": "bool", "default": True},
+    wait_timeout={"type": "str", "default": "10m"},
+    atomic={"type": "bool", "default": True},
+    concurrent={"type": "bool", "default": True},
+    chart_mirror={"type": "str", "default": ""},
+    helm_binary={"type": "str", "default": ""},
+    validate_only={"type": "bool", "default": False},
+)
 
 INDEX_HEADER = "Rendered by agentgateway.observability: every release and object, by role."
 
-# Releases installed together (plans): how often their background jobs are polled, and how long a
-# job may run beyond twice the wait timeout (an atomic upgrade that fails waits again for its rollback).
+# Releases installed together: how often their background jobs are polled, and how long a job
+# may run beyond twice the wait timeout (an atomic upgrade that fails waits again for its rollback).
 POLL_SECONDS = 1.0
 JOB_GRACE_SECONDS = 300
+
+# Generated passwords: the characters of ansible.builtin.password's ascii_letters and digits.
+PASSWORD_CHARS = string.ascii_letters + string.digits
+HIDDEN = "(hidden)"
+
+# What to say for each cause agentgateway.observability.cluster_preflight reports (apply mode checks
+# the cluster connection and helm after the plan and before the first change). %(where)s names the
+# kubeconfig and context, %(msg)s is the module's own message.
+CLUSTER_PROBLEMS = {
+    "kubernetes_library": "Apply mode needs the Python library 'kubernetes' where the kubernetes.core modules run: "
+                          "%(msg)s. Install it there with `pip install -r requirements.txt` (kubernetes==37.0.2), "
+                          "or set agw_obs_render_dir to render files without a cluster.",
+    "kubeconfig": "agw_obs_kubeconfig: %(msg)s. Point agw_obs_kubeconfig at a readable kubeconfig file (or set "
+                  "K8S_AUTH_KUBECONFIG), or set agw_obs_render_dir to render files without a cluster.",
+    "context": "agw_obs_kube_context: %(msg)s. Set agw_obs_kube_context to one of the kubeconfig's contexts (or leave "
+               "it empty for the current context).",
+    "unreachable": "%(where)s: %(msg)s. Start the cluster or fix the server address in the kubeconfig (`kubectl get "
+                   "--raw /version` with the same kubeconfig and context must answer), or set agw_obs_render_dir to "
+                   "render files without a cluster.",
+    "tls": "%(where)s: %(msg)s. The kubeconfig's certificate-authority does not match the API server: refresh the "
+           "kubeconfig from the cluster.",
+    "unauthorized": "%(where)s: %(msg)s. The kubeconfig's credentials are expired or wrong: refresh them (for kind: "
+                    "`kind export kubeconfig`).",
+    "forbidden": "%(where)s: %(msg)s. The user needs rights to create namespaces, CRDs and the stack's objects "
+                 "(cluster-admin, or an equivalent role).",
+    "api": "%(where)s: %(msg)s.",
+    "helm_missing": "agw_obs_helm_binary=%(helm)s: %(msg)s. Install Helm 3 (3.10 or later, before 4.0) and put it on "
+                    "PATH, or point agw_obs_helm_binary at it.",
+    "helm_version": "agw_obs_helm_binary=%(helm)s: %(msg)s. kubernetes.core 6.2 (ansible 12.3.0) drives Helm 3 only: "
+                    "install Helm 3 (3.10 or later, before 4.0) and point agw_obs_helm_binary at it.",
+}
 
 
 class ActionModule(ActionBase):
@@ -85,60 +119,131 @@ class ActionModule(ActionBase):
         del tmp
         _validation, args = self.validate_argument_spec(
             argument_spec=ARGUMENT_SPEC, mutually_exclusive=[["role", "plans"]], required_one_of=[["role", "plans"]])
-        if args["plans"] is not None:
-            result.update(self._apply_plans(args, task_vars))
-            return result
-        try:
-            plan = Plan(
-                args["role"],
-                releases=args["releases"],
-                objects_first=args["objects_first"],
-                objects=args["objects"],
-                remote_manifests=args["remote_manifests"],
-                chart_mirror=args["chart_mirror"],
-            )
-        except DesiredStateError as exc:
-            raise AnsibleActionFail("deploy (role %s): %s%s" % (args["role"], exc, settings_hint(args["settings"], str(exc))))
-
+        site, checked = self._site(args)
+        if args["render_dir"] and not os.path.isabs(args["render_dir"]):
+            raise AnsibleActionFail("render_dir must be an absolute path, got %r" % args["render_dir"])
         if args["validate_only"]:
-            result.update(self._validate(plan, args))
+            result.update(self._validate(site, checked, args))
         elif args["render_dir"]:
-            result.update(self._render(plan, args))
+            self._validate(site, checked, args)
+            result.update(self._render(site, args))
         else:
-            result.update(self._apply(plan, args, task_vars))
+            if args["cluster_check"]:
+                self._check_cluster(site, args, task_vars)
+            result.update(self._apply(site, args, task_vars))
         return result
 
-    # ---- validate only: every check of both outlets, nothing written or applied --------------
-    def _validate(self, plan, args):
-        claims = plan_claims(plan, args["settings"])
+    def _site(self, args):
+        """(the Site to deploy, the Site checked): every part on its own, then all together.
+
+        The checked Site holds ``planned`` too: the parts planned in this run that are not deployed by
+        this call (a role used on its own after others), so two roles on one release or object or
+        one NodePort are found even then.
+        """
+        if args["plans"] is not None:
+            parts = args["plans"]
+        else:
+            parts = [{key: args[key] for key in _ENTRY_OPTIONS}]
+            parts[0].update(role=args["role"], node_ports=[], host_ports=[])
+        plans = [self._plan(part, args) for part in parts]
+        deployed = {plan.role for plan in plans}
+        others = [self._plan(part, args) for part in args["planned"] if part.get("role") not in deployed]
         try:
-            check_claims(claims, args["claimed"])
+            site = Site(plans)
+            checked = Site(others + plans) if others else site
         except DesiredStateError as exc:
-            raise AnsibleActionFail("deploy (role %s): %s" % (plan.role, exc))
+            raise AnsibleActionFail("deploy: %s" % exc)
+        return site, checked
+
+    @staticmethod
+    def _plan(part, args):
+        part = {key: value for key, value in part.items() if key in PLAN_OPTIONS}  # aliases were resolved
+        try:
+            return Plan.from_part(part, chart_mirror=args["chart_mirror"])
+        except DesiredStateError as exc:
+            raise AnsibleActionFail("deploy (role %s): %s%s"
+                                    % (part.get("role"), exc, settings_hint(part.get("settings"), str(exc))))
+
+    def _check_cluster(self, site, args, task_vars):
+        """Apply mode: everything the kubernetes.core modules need, checked before the first change."""
+        kube = {k: args[k] for k in ("kubeconfig", "context") if args[k]}
+        needs_helm = any(plan.releases for plan in site.plans)
+        res = self._execute_module(module_name="agentgateway.observability.cluster_preflight", task_vars=task_vars,
+                                   module_args=dict(kube, helm_binary=(args["helm_binary"] or "helm") if needs_helm else ""))
+        if not res.get("failed"):
+            return
+        where = "agw_obs_kubeconfig=%s, agw_obs_kube_context=%s" % (
+            args["kubeconfig"] or "(empty: module_defaults, K8S_AUTH_KUBECONFIG or ~/.kube/config)",
+            args["context"] or "(empty: module_defaults or the current context)")
+        text = CLUSTER_PROBLEMS.get(res.get("cause"), CLUSTER_PROBLEMS["api"])
+        raise AnsibleActionFail(text % {"where": where, "msg": res.get("msg", "unknown error"),
+                                        "helm": args["helm_binary"] or "helm"}, result={"cause": res.get("cause")})
+
+    # ---- validate only: every check of both outlets, nothing written or applied --------------
+    def _validate(self, site, checked, args):
         if args["render_dir"]:
-            if not os.path.isabs(args["render_dir"]):
-                raise AnsibleActionFail("render_dir must be an absolute path, got %r" % args["render_dir"])
             try:  # what the render outlet checks against the index of an earlier render
-                merge_index(_read_yaml(os.path.join(args["render_dir"], INDEX_FILE)), plan,
+                merge_index(_read_yaml(os.path.join(args["render_dir"], INDEX_FILE)), site.plans,
                             present=args["state"] == "present")
             except DesiredStateError as exc:
-                raise AnsibleActionFail("deploy (role %s): %s%s" % (plan.role, exc, claims_hint(claims, str(exc))))
-        return {"changed": False, "mode": "validate", "files": sorted(claims), "claims": claims}
+                raise AnsibleActionFail("deploy: %s%s" % (exc, claims_hint(checked.claims, str(exc))))
+        return {"changed": False, "mode": "validate", "roles": site.roles, "files": sorted(site.claims),
+                "claims": checked.claims, "node_ports": checked.node_ports(), "host_ports": checked.host_ports()}
 
-    # ---- render outlet ---------------------------------------------------------------------
-    def _render(self, plan, args):
+    # ---- generated secrets: read (or create) the controller-side file, fill the Secret key ---
+    def _fill_generated_secrets(self, site):
+        create = not self._task.check_mode
+        for plan in site.plans:
+            for spec in plan.generated_secrets:
+                password = self._password(spec["file"], int(spec["length"]), create)
+                for obj in plan.objects:
+                    meta = obj["metadata"]
+                    if obj["kind"] == "Secret" and meta["name"] == spec["name"] and meta.get("namespace") == spec["namespace"]:
+                        obj.setdefault("data", {})[spec["key"]] = base64.b64encode(password.encode("utf-8")).decode("ascii")
+
+    def _password(self, path, length, create):
+        """The password kept in ``path`` on the controller; created once (mode 0600) when missing.
+
+        Reads the files ansible.builtin.password writes (the password, optionally followed by
+        `` salt=...``), resolves ``path`` as that lookup does (``~``, relative to the playbook), and
+        writes them the same way. In check mode a missing file is not created: the password is
+        made up for this run only.
+        """
+        full = self._loader.path_dwim(os.path.expanduser(path))
+        try:
+            with open(full, "rb") as handle:
+                content = handle.read().rstrip().decode("utf-8")
+            return content.split(" salt=", 1)[0].split(" ident=", 1)[0]
+        except FileNotFoundError:
+            pass
+        except (OSError, UnicodeDecodeError) as exc:
+            raise AnsibleActionFail("cannot read the password file %s: %s" % (full, to_native(exc)))
+        password = "".join(secrets.choice(PASSWORD_CHARS) for _index in range(length))
+        if create:
+            try:
+                os.makedirs(os.path.dirname(full) or ".", mode=0o700, exist_ok=True)
+                fd = os.open(full, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                    handle.write(password + "\n")
+            except FileExistsError:  # written by a concurrent run a moment ago: use that one
+                return self._password(path, length, False)
+            except OSError as exc:
+                raise AnsibleActionFail("cannot write the password file %s: %s" % (full, to_native(exc)))
+        return password
+
+    # ---- render outlet: every file at once, with its index -----------------------------------
+    def _render(self, site, args):
         root = args["render_dir"]
-        if not os.path.isabs(root):
-            raise AnsibleActionFail("render_dir must be an absolute path, got %r" % root)
         present = args["state"] == "present"
         index_path = os.path.join(root, INDEX_FILE)
         existing = _read_yaml(index_path)
         try:
-            index, stale = merge_index(existing, plan, present=present)
+            index, stale = merge_index(existing, site.plans, present=present)
         except DesiredStateError as exc:
-            raise AnsibleActionFail("deploy (role %s): %s" % (plan.role, exc))
-
-        desired = plan.documents() if present else {}
+            raise AnsibleActionFail("deploy: %s%s" % (exc, claims_hint(site.claims, str(exc))))
+        if present:
+            self._fill_generated_secrets(site)
+        desired = site.documents() if present else {}
         if index["entries"] or existing is None and present:
             desired[INDEX_FILE] = dump_yaml(index, header=INDEX_HEADER)
         elif existing is not None:
@@ -169,6 +274,7 @@ class ActionModule(ActionBase):
             "changed": bool(changed_files),
             "mode": "render",
             "render_dir": root,
+            "roles": site.roles,
             "files": sorted(p for p in desired if p != INDEX_FILE),
             "changed_files": changed_files,
             "removed_files": [p for p in changed_files if p not in desired],
@@ -178,117 +284,110 @@ class ActionModule(ActionBase):
         return out
 
     # ---- apply outlet ----------------------------------------------------------------------
-    def _apply(self, plan, args, task_vars):
-        """Hand every entry to kubernetes.core, in order; stop at the first failure with its cause.
+    def _apply(self, site, args, task_vars):
+        """Hand every entry to kubernetes.core, in waves; stop at the first failure with its cause.
 
-        present: missing namespaces (managed_namespace), remote manifests, objects_first, releases,
-        objects. absent: the same in reverse, then this role's namespaces, which managed_namespace
-        removes only where the collection created them and nothing else is left in them.
+        present: every missing namespace (managed_namespace), then each role's remote manifests and
+        objects before its releases, then the releases wave by wave (wave n holds each role's n-th
+        release: a role's releases go in order, different roles' releases go together), then each
+        role's objects after its releases. absent: the same in reverse, the namespaces last, which
+        managed_namespace removes only where the collection created them and nothing else is left.
         Namespace objects go to managed_namespace, never to server-side apply, so a namespace the
         collection did not create is never taken over (and never removed).
-        Consecutive objects go to kubernetes.core.k8s in one call (one process, one API client).
         """
-        stages = self._stages(plan, args)
+        present = args["state"] == "present"
+        if present:
+            self._fill_generated_secrets(site)
+        stages = self._stages(site, args)
         run = _Progress(self._task.diff)
-        for steps in stages:
-            failure = self._run_steps(steps, plan.role, run, task_vars)
+        together = args["concurrent"] and not self._task.check_mode
+        for kind, steps in stages:
+            if kind == "wave" and together and len(steps) > 1:
+                failure = self._run_together(steps, run, task_vars, args)
+            else:
+                failure = self._run_steps(steps, run, task_vars)
             if failure:
                 return failure
-        return run.result(plan.namespaces())
-
-    def _apply_plans(self, args, task_vars):
-        """Several roles' desired states at once: their releases are installed concurrently.
-
-        Every plan is validated and every remote manifest fetched before anything changes. Then,
-        plan by plan, the namespaces, remote manifests and objects_first; then every plan's
-        releases together, each kubernetes.core.helm run a background job of its own; then, plan
-        by plan, the objects. A release that fails does not stop the others (each is atomic on its
-        own); the objects wait until every release is in, so a failure stops before them.
-        Check mode runs the releases one after the other (nothing changes, so nothing to overlap).
-        """
-        if args["render_dir"] or args["validate_only"] or args["state"] != "present":
-            raise AnsibleActionFail(
-                "plans installs several roles' releases together, in apply mode with state=present only; "
-                "render, validate or remove them one role at a time with role=...")
-        plans = []
-        for entry in args["plans"]:
-            try:
-                plans.append(Plan(entry["role"], releases=entry["releases"], objects_first=entry["objects_first"],
-                                  objects=entry["objects"], remote_manifests=entry["remote_manifests"],
-                                  chart_mirror=args["chart_mirror"]))
-            except DesiredStateError as exc:
-                raise AnsibleActionFail("deploy (role %s): %s" % (entry["role"], exc))
-        roles = [plan.role for plan in plans]
-        if len(set(roles)) != len(roles):
-            raise AnsibleActionFail("plans names role(s) %s more than once; hand each role's state over once"
-                                    % ", ".join(sorted({r for r in roles if roles.count(r) > 1})))
-        staged = [(plan.role, self._stages(plan, args)) for plan in plans]
-
-        run = _Progress(self._task.diff, with_roles=True)
-        for role, (before, _releases, _after) in staged:
-            failure = self._run_steps(before, role, run, task_vars)
-            if failure:
-                return failure
-        releases = [(role, step) for role, (_before, steps, _after) in staged for step in steps]
-        if self._task.check_mode or len(releases) < 2:
-            for role, step in releases:
-                failure = self._run_steps([step], role, run, task_vars)
-                if failure:
-                    return failure
+        if not present and not self._task.check_mode:
+            out_removed = self._remove_password_files(site)
         else:
-            failure = self._run_together(releases, run, task_vars, args)
-            if failure:
-                return failure
-        for role, (_before, _releases, after) in staged:
-            failure = self._run_steps(after, role, run, task_vars)
-            if failure:
-                return failure
-        out = run.result(set().union(*[plan.namespaces() for plan in plans]))
-        out["roles"] = roles
+            out_removed = []
+        out = run.result(site.namespaces())
+        out["roles"] = site.roles
+        if out_removed:
+            out["changed"] = True
+            out["removed_files"] = out_removed
         return out
 
-    def _stages(self, plan, args):
-        """([steps before the releases], [one step per release], [steps after]) for ``plan``.
+    def _remove_password_files(self, site):
+        """With state=absent: the controller-side files of generated secrets marked remove_on_absent."""
+        removed = []
+        for plan in site.plans:
+            for spec in plan.generated_secrets:
+                if not spec.get("remove_on_absent"):
+                    continue
+                full = self._loader.path_dwim(os.path.expanduser(spec["file"]))
+                try:
+                    os.unlink(full)
+                    removed.append(full)
+                except FileNotFoundError:
+                    pass
+                except OSError as exc:
+                    raise AnsibleActionFail("cannot remove the password file %s: %s" % (full, to_native(exc)))
+        return removed
 
-        A step is (module name, [labels of what it applies], module arguments). For state=absent
-        the stages hold the removal, in reverse order, and the namespaces come last.
+    def _stages(self, site, args):
+        """[(kind, [steps])]: the order the entries go in; ``wave`` stages may run together.
+
+        A step is (role, module name, [labels of what it applies], module arguments).
         """
         kube = {"kubeconfig": args["kubeconfig"], "context": args["context"]}
         kube_wait = dict(kube, wait=args["wait"], wait_timeout=args["wait_timeout"])
         state = args["state"]
+        present = state == "present"
 
-        before = []
-        for manifest in plan.remote_manifests:
-            before.extend(self._fetch_manifest(manifest))
-        before.extend(obj for obj in plan.objects_first if not _is_namespace(obj))
-        after = [obj for obj in plan.objects if not _is_namespace(obj)]
-        releases = [
-            ("kubernetes.core.helm", ["release %s/%s" % (rel["namespace"], rel["release"])],
-             helm_module_args(rel, state=state, atomic=args["atomic"], binary_path=args["helm_binary"] or None,
-                              **kube_wait))
-            for rel in plan.releases
-        ]
+        before, after = [], []
+        for plan in site.plans:
+            objects = []
+            for manifest in plan.remote_manifests:
+                objects.extend(self._fetch_manifest(manifest))
+            objects.extend(obj for obj in plan.before_releases if not _is_namespace(obj))
+            later = [obj for obj in plan.after_releases if not _is_namespace(obj)]
+            if not present:
+                objects, later = list(reversed(objects)), list(reversed(later))
+            before.append((plan.role, objects))
+            after.append((plan.role, later))
+        depth = max([len(plan.releases) for plan in site.plans] or [0])
+        waves = []
+        for index in range(depth):
+            wave = [(plan.role, "kubernetes.core.helm", ["release %s/%s" % (rel["namespace"], rel["release"])],
+                     helm_module_args(rel, state=state, atomic=args["atomic"], binary_path=args["helm_binary"] or None,
+                                      **kube_wait))
+                    for plan in site.plans if len(plan.releases) > index
+                    for rel in [plan.releases[index]]]
+            waves.append(wave)
 
         namespace_steps = []
-        for labels, names in _group_by_labels(plan.namespaces()):
+        for labels, names in _group_by_labels(site.namespaces()):
             module_args = dict(kube, names=names, state=state, labels=labels,
                                wait_timeout=timeout_seconds(args["wait_timeout"]) if args["wait"] else 0)
-            namespace_steps.append(("agentgateway.observability.managed_namespace", ["namespaces %s" % ", ".join(names)],
+            namespace_steps.append(("site", "agentgateway.observability.managed_namespace",
+                                    ["namespaces %s" % ", ".join(names)],
                                     {k: v for k, v in module_args.items() if v is not None}))
-        if state == "absent":  # tear down in reverse: objects on top of a release go first, namespaces last
-            before, after, releases = list(reversed(after)), list(reversed(before)), list(reversed(releases))
-        if not releases:  # consecutive objects share a call across the stages too
-            before, after = before + after, []
-        stages = [_object_steps(before, state, kube_wait), releases, _object_steps(after, state, kube_wait)]
-        if state == "present":
-            stages[0] = namespace_steps + stages[0]
-        else:
-            stages[2] = stages[2] + namespace_steps
-        return tuple(stages)
 
-    def _run_steps(self, steps, role, run, task_vars):
+        def objects_stage(groups):
+            return ("objects", [step for role, objs in groups for step in _object_steps(role, objs, state, kube_wait)])
+
+        if present:
+            return ([("namespaces", namespace_steps), objects_stage(before)]
+                    + [("wave", wave) for wave in waves] + [objects_stage(after)])
+        return ([objects_stage(reversed(after))]
+                + [("wave", list(reversed(wave))) for wave in reversed(waves)]
+                + [objects_stage(reversed(before)), ("namespaces", namespace_steps)])
+
+    def _run_steps(self, steps, run, task_vars):
         """Run ``steps`` one after the other; the failure result of the first that fails, else None."""
-        for module_name, labels, module_args in steps:
+        for role, module_name, labels, module_args in steps:
             # kubernetes.core.k8s always runs with diff, so that a write that changed only the API
             # server's bookkeeping can be told apart from a real change (see _bookkeeping_only).
             self._task.diff = run.want_diff or module_name == "kubernetes.core.k8s"
@@ -317,7 +416,7 @@ class ActionModule(ActionBase):
         saved_async = self._task.async_val
         self._task.async_val = limit
         try:
-            for index, (_role, (module_name, _labels, module_args)) in enumerate(releases):
+            for index, (_role, module_name, _labels, module_args) in enumerate(releases):
                 started = self._execute_module(module_name=module_name, module_args=module_args,
                                                task_vars=task_vars, wrap_async=True)
                 if started.get("failed") or not started.get("ansible_job_id"):
@@ -345,7 +444,7 @@ class ActionModule(ActionBase):
                 time.sleep(POLL_SECONDS)
 
         failed, succeeded = [], []
-        for index, (role, (module_name, labels, _args)) in enumerate(releases):
+        for index, (role, module_name, labels, _args) in enumerate(releases):
             res = outcomes[index]
             where = "%s (role %s)" % (_summary(labels), role)
             if res.get("failed"):
@@ -354,7 +453,8 @@ class ActionModule(ActionBase):
                 run.record(module_name, labels, role, res)
                 succeeded.append(where)
         if failed:
-            alongside = "; installed alongside: %s" % ", ".join(succeeded) if succeeded else ""
+            verb = "removed" if releases[0][3].get("release_state") == "absent" else "installed"
+            alongside = "; %s alongside: %s" % (verb, ", ".join(succeeded)) if succeeded else ""
             return run.failure("%s%s" % ("; ".join(failed), alongside))
         return None
 
@@ -378,9 +478,8 @@ class ActionModule(ActionBase):
 class _Progress(object):
     """What an apply run has done so far: the applied list, diffs, changed, kept namespaces."""
 
-    def __init__(self, want_diff, with_roles=False):
+    def __init__(self, want_diff):
         self.want_diff = want_diff
-        self.with_roles = with_roles
         self.applied, self.diffs, self.changed, self.kept = [], [], False, {}
 
     def record(self, module_name, labels, role, res):
@@ -390,13 +489,11 @@ class _Progress(object):
             one_changed = bool(one.get("changed"))
             if one_changed and module_name == "kubernetes.core.k8s" and _bookkeeping_only(one.get("diff")):
                 one_changed = False
-            entry = {"module": module_name, "target": label, "changed": one_changed}
-            if self.with_roles:
-                entry["role"] = role
+            entry = {"module": module_name, "target": label, "changed": one_changed, "role": role}
             self.applied.append(entry)
             self.changed = self.changed or one_changed
             if one_changed and isinstance(one.get("diff"), dict) and one["diff"]:
-                diff = dict(one["diff"])
+                diff = _hide_secret_diff(label, dict(one["diff"]))
                 diff.setdefault("before_header", label)
                 diff.setdefault("after_header", label)
                 self.diffs.append(diff)
@@ -422,18 +519,18 @@ def _failure_detail(res):
     return detail
 
 
-def _object_steps(objects, state, kube_wait):
-    """kubernetes.core.k8s steps for ``objects``, consecutive ones with the same arguments in one call."""
+def _object_steps(role, objects, state, kube_wait):
+    """kubernetes.core.k8s steps of ``role`` for ``objects``, consecutive ones with the same arguments in one call."""
     steps = []
     for obj in objects:
         module_args = k8s_module_args(obj, state=state, **kube_wait)
         label = "%s %s" % (obj["kind"], _where(obj))
         previous = steps[-1] if steps else None
-        if previous and _same_call(previous[2], module_args):
-            previous[1].append(label)
-            previous[2]["definition"].append(_definition(module_args, obj))
+        if previous and _same_call(previous[3], module_args):
+            previous[2].append(label)
+            previous[3]["definition"].append(_definition(module_args, obj))
         else:
-            steps.append(("kubernetes.core.k8s", [label], _as_batch(module_args, obj)))
+            steps.append((role, "kubernetes.core.k8s", [label], _as_batch(module_args, obj)))
     return steps
 
 
@@ -545,10 +642,53 @@ def _prune_empty_dirs(directory, root):
 
 
 def _diff(rel_path, before, after):
-    """One file's change, in the shape Ansible's diff callbacks print."""
+    """One file's change, in the shape Ansible's diff callbacks print; a Secret's values are hidden."""
+    if "/Secret-" in rel_path:
+        before, after = _hide_secret_values(before, after, False), _hide_secret_values(after, before, True)
     return {
         "before_header": rel_path if before is not None else "/dev/null",
         "after_header": rel_path if after is not None else "/dev/null",
         "before": before or "",
         "after": after or "",
     }
+
+
+def _hidden(values, other_values, after):
+    """``values`` (a Secret's data) with every value hidden; on the after side a changed or new one says so,
+    so that a diff still shows which keys changed."""
+    other_values = other_values if isinstance(other_values, dict) else {}
+    return {key: "%s, changed" % HIDDEN if after and other_values.get(key) != value else HIDDEN
+            for key, value in values.items()}
+
+
+def _hide_secret_diff(label, diff):
+    """kubernetes.core.k8s's diff of a Secret with its values hidden (the action returns no other part of it)."""
+    if not label.startswith("Secret "):
+        return diff
+    original = {side: diff.get(side) if isinstance(diff.get(side), dict) else {} for side in ("before", "after")}
+    for side, other in (("before", "after"), ("after", "before")):
+        if isinstance(diff.get(side), dict):
+            part = dict(diff[side])
+            for field in ("data", "stringData"):
+                if isinstance(part.get(field), dict):
+                    part[field] = _hidden(part[field], original[other].get(field), side == "after")
+            diff[side] = part
+    return diff
+
+
+def _hide_secret_values(text, other, after):
+    """A rendered Secret with every value of data and stringData hidden (see ``_hidden``)."""
+    if text is None:
+        return None
+    try:
+        doc, theirs = yaml.safe_load(text), yaml.safe_load(other) if other else None
+    except yaml.YAMLError:
+        return HIDDEN
+    if not isinstance(doc, dict):
+        return HIDDEN
+    theirs = theirs if isinstance(theirs, dict) else {}
+    for field in ("data", "stringData"):
+        if isinstance(doc.get(field), dict):
+            doc[field] = _hidden(doc[field], theirs.get(field), after)
+    header = "".join(line + "\n" for line in text.splitlines() if line.startswith("#"))
+    return header + dump_yaml(doc)

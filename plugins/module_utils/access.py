@@ -8,10 +8,11 @@ Three ways, one interface (``ServiceAccess``):
 * ``nodeport``: ``<scheme>://<node_address>:<host_port>``, the host port a kind cluster maps to a
   NodePort (``localhost`` by default);
 * ``proxy``: the Kubernetes API server's service proxy,
-  ``<server>/api/v1/namespaces/<ns>/services/<scheme>:<name>:<port>/proxy/<path>``, authenticated
-  with the kubeconfig's user (client certificate, bearer token, token file, basic auth or an
-  ``exec`` credential plugin) and verified with its CA. Works on any cluster, with no NodePort and
-  no port-forward;
+  ``<server>/api/v1/namespaces/<ns>/services/<scheme>:<name>:<port>/proxy/<path>``, with the
+  connection the ``kubernetes`` library loads from the kubeconfig (kube_client.configuration: client
+  certificates, tokens, basic auth, exec and auth-provider plugins, the CA, proxy-url, or the pod's
+  service account), as kubernetes.core uses it. Works on any cluster, with no NodePort and no
+  port-forward;
 * ``url``: an explicit base URL per service.
 
 Every request runs under one ``Deadline``: each attempt's timeout is cut to what is left, and
@@ -37,13 +38,9 @@ kube-apiserver v1.36.1 (tests/functional/test_access_controlplane.py):
 
 from __future__ import annotations
 
-import base64
 import json
-import os
+import logging
 import re
-import shutil
-import subprocess
-import tempfile
 import threading
 import time
 import urllib.parse
@@ -52,13 +49,6 @@ from ansible_collections.agentgateway.observability.plugins.module_utils.http_cl
     HttpClient,
     HttpError,
 )
-
-try:
-    import yaml
-
-    HAS_YAML = True
-except ImportError:  # pragma: no cover - PyYAML comes with Ansible on the controller
-    HAS_YAML = False
 
 ACCESS_MODES = ("nodeport", "proxy", "url")
 DEFAULT_USER_AGENT = "agentgateway.observability"
@@ -141,204 +131,108 @@ class Outcome(object):
 
 
 # ---- kubeconfig ----------------------------------------------------------------------------------
-def default_kubeconfig_path():
-    """What kubernetes.core uses when no kubeconfig is given: K8S_AUTH_KUBECONFIG, KUBECONFIG, ~/.kube/config."""
-    for var in ("K8S_AUTH_KUBECONFIG", "KUBECONFIG"):
-        value = os.environ.get(var)
-        if value:
-            return value.split(os.pathsep)[0]
-    return os.path.expanduser("~/.kube/config")
-
-
 class KubeTarget(object):
-    """The API server and credentials of one kubeconfig context."""
+    """The API server and credentials of one kubeconfig context, as the ``kubernetes`` library loads them.
 
-    def __init__(self):
-        self.path = None
-        self.context = None
-        self.cluster = None
-        self.user = None
-        self.server = None
-        self.ca_data = None
-        self.ca_file = None
-        self.insecure = False
-        self.client_cert = None
-        self.client_key = None
-        self.token = None
-        self.username = None
-        self.password = None
-        self.proxy_url = None
-        self._tmpdir = None
+    The library reads the kubeconfig (client certificates, tokens, basic auth, exec and auth-provider
+    plugins, the CA, proxy-url) or the in-cluster service account, exactly as kubernetes.core does;
+    this class hands its result to the collection's HTTP client, which keeps the error causes the
+    verification reports (connection refused, DNS, TLS, timeouts, the API server's own answers).
+    """
+
+    def __init__(self, config, path=None, context=None):
+        self.config = config
+        self.path = path
+        self.context = context or "(current)"
+        self.server = (config.host or "").rstrip("/")
+        self.ca_file = config.ssl_ca_cert or None
+        self.insecure = not config.verify_ssl
+        self.client_cert = config.cert_file or None
+        self.client_key = config.key_file or None
+        self.proxy_url = config.proxy or None
+        self.tls_server_name = getattr(config, "tls_server_name", None)
+
+    def authorization(self):
+        """The Authorization header (refreshed by the library when its exec or auth-provider token expired).
+
+        Stripped: the library keeps the line break of a tokenFile (client-go trims it), which no HTTP
+        header may carry.
+        """
+        from ansible_collections.agentgateway.observability.plugins.module_utils.kube_client import (  # noqa: E501 pylint: disable=import-outside-toplevel
+            authorization,
+        )
+
+        header = authorization(self.config)
+        return header.strip() if header else None
 
     def credential_kind(self):
         if self.client_cert:
             return "client certificate"
-        if self.token:
+        header = self.authorization() or ""
+        if header.lower().startswith("bearer "):
             return "bearer token"
-        if self.username:
+        if header.lower().startswith("basic "):
             return "basic auth"
         return "no credentials"
 
     def headers(self):
-        if self.token:
-            return {"Authorization": "Bearer " + self.token}
-        return {}
+        header = self.authorization()
+        return {"Authorization": header} if header else {}
 
     def client(self, timeout=10.0, user_agent=DEFAULT_USER_AGENT, proxy_url=None):
         return HttpClient(timeout=timeout, headers=self.headers(), validate_certs=not self.insecure,
-                          ca_path=self.ca_file, ca_data=self.ca_data, client_cert=self.client_cert,
-                          client_key=self.client_key, username=self.username, password=self.password,
+                          ca_path=self.ca_file, client_cert=self.client_cert, client_key=self.client_key,
                           user_agent=user_agent, proxy_url=proxy_url or self.proxy_url)
 
-    def private_file(self, name, data):
-        """Write embedded credential data to a 0600 file in a private folder (removed by ``close``)."""
-        if self._tmpdir is None:
-            self._tmpdir = tempfile.mkdtemp(prefix="agw-obs-kube-")
-        path = os.path.join(self._tmpdir, name)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        return path
-
     def close(self):
-        if self._tmpdir is not None:
-            shutil.rmtree(self._tmpdir, ignore_errors=True)
-            self._tmpdir = None
+        """Nothing to remove: the library keeps its credential files for the process and removes them at exit."""
 
 
-def _b64(value, where):
-    try:
-        return base64.b64decode(value, validate=False)
-    except (ValueError, TypeError) as exc:
-        raise AccessError("%s is not valid base64: %s" % (where, exc))
+class _LibraryErrors(logging.Handler):
+    """The errors the kubernetes library logs while it loads a kubeconfig (a failed exec plugin)."""
+
+    def __init__(self):
+        super().__init__(logging.ERROR)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage().strip())
 
 
-def _load_document(path):
-    try:
-        with open(path, "rb") as handle:
-            text = handle.read().decode("utf-8")
-    except (IOError, OSError) as exc:
-        raise AccessError("cannot read kubeconfig %s: %s (set agw_obs_kubeconfig / kubeconfig)" % (path, exc))
-    try:
-        return json.loads(text)
-    except ValueError:
-        pass
-    if not HAS_YAML:
-        raise AccessError("kubeconfig %s is YAML and the PyYAML library is missing on the controller" % path)
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise AccessError("kubeconfig %s is not valid YAML: %s" % (path, exc))
+def load_kubeconfig(path=None, context=None):
+    """The ``KubeTarget`` of ``context`` (default: the current one) in the kubeconfig at ``path``.
 
-
-def _named(doc, section, name, path):
-    for entry in doc.get(section) or []:
-        if isinstance(entry, dict) and entry.get("name") == name:
-            return entry.get(section[:-1]) or {}
-    raise AccessError("kubeconfig %s has no %s named %r" % (path, section[:-1], name))
-
-
-def _relative(path, base):
-    return path if os.path.isabs(path) else os.path.join(os.path.dirname(os.path.abspath(base)), path)
-
-
-def load_kubeconfig(path=None, context=None, run=subprocess.run):
-    """Resolve ``context`` (default: current-context) of the kubeconfig at ``path`` to a ``KubeTarget``.
-
-    Supported users: client certificate (file or data), token / tokenFile, username/password, and
-    ``exec`` credential plugins (client.authentication.k8s.io ExecCredential, token or client
-    certificate). ``auth-provider`` (removed from kubectl) is refused with a clear message.
+    Empty ``path`` means what kubernetes.core uses (K8S_AUTH_KUBECONFIG, KUBECONFIG, ~/.kube/config,
+    then the in-cluster service account).
     """
-    path = os.path.expanduser(path or default_kubeconfig_path())
-    doc = _load_document(path)
-    if not isinstance(doc, dict):
-        raise AccessError("kubeconfig %s is not a mapping" % path)
-    context = context or os.environ.get("K8S_AUTH_CONTEXT") or doc.get("current-context")
-    if not context:
-        raise AccessError("kubeconfig %s has no current-context: set agw_obs_kube_context / context" % path)
-    ctx = _named(doc, "contexts", context, path)
-    target = KubeTarget()
-    target.path, target.context = path, context
-    target.cluster, target.user = ctx.get("cluster"), ctx.get("user")
-    cluster = _named(doc, "clusters", target.cluster, path)
-    target.server = (cluster.get("server") or "").rstrip("/")
+    # Imported here: the url and nodeport access never need the kubernetes library (a second of import).
+    from ansible_collections.agentgateway.observability.plugins.module_utils.kube_client import (  # noqa: E501 pylint: disable=import-outside-toplevel
+        KubeError,
+        configuration,
+        context_name,
+        resolve_kubeconfig,
+    )
+
+    plugin_errors = _LibraryErrors()
+    logging.getLogger().addHandler(plugin_errors)
+    try:
+        config = configuration(path, context)
+    except KubeError as exc:
+        raise AccessError("%s (set agw_obs_kubeconfig / agw_obs_kube_context, or kubeconfig / context)" % exc.message)
+    finally:
+        logging.getLogger().removeHandler(plugin_errors)
+    target = KubeTarget(config, resolve_kubeconfig(path), context_name(path, context))
+    if plugin_errors.messages and target.credential_kind() == "no credentials":
+        # the library logs a failed exec or auth-provider plugin and goes on without credentials
+        raise AccessError("the credential plugin of context %s gave no credentials: %s"
+                          % (target.context, "; ".join(plugin_errors.messages)))
     if not target.server.startswith(("https://", "http://")):
-        raise AccessError("cluster %r in kubeconfig %s has no http(s) server URL" % (target.cluster, path))
-    if cluster.get("tls-server-name"):
-        raise AccessError("cluster %r sets tls-server-name, which this collection does not support; "
-                          "use a server URL whose host name is in the certificate" % target.cluster)
-    target.insecure = bool(cluster.get("insecure-skip-tls-verify"))
-    if cluster.get("certificate-authority-data"):
-        target.ca_data = _b64(cluster["certificate-authority-data"], "certificate-authority-data").decode("ascii")
-    elif cluster.get("certificate-authority"):
-        target.ca_file = _relative(cluster["certificate-authority"], path)
-    target.proxy_url = cluster.get("proxy-url") or None
-
-    user = _named(doc, "users", target.user, path) if target.user else {}
-    if user.get("auth-provider"):
-        raise AccessError("user %r in kubeconfig %s uses an auth-provider plugin, which kubectl removed; "
-                          "use an exec credential plugin, a token or a client certificate" % (target.user, path))
-    _client_cert(target, user, path)
-    if user.get("token"):
-        target.token = user["token"]
-    elif user.get("tokenFile"):
-        try:
-            with open(_relative(user["tokenFile"], path), encoding="utf-8") as handle:
-                target.token = handle.read().strip()
-        except (IOError, OSError) as exc:
-            raise AccessError("cannot read tokenFile of user %r: %s" % (target.user, exc))
-    if user.get("username"):
-        target.username, target.password = user["username"], user.get("password", "")
-    if user.get("exec") and not (target.token or target.client_cert):
-        _exec_credential(target, user["exec"], run)
+        raise AccessError("the kubeconfig %s has no http(s) server URL for context %s" % (target.path, target.context))
+    if target.tls_server_name:
+        raise AccessError("the cluster of context %s sets tls-server-name, which the service proxy access of this "
+                          "collection does not support; use a server URL whose host name is in the certificate"
+                          % target.context)
     return target
-
-
-def _client_cert(target, user, path):
-    if user.get("client-certificate-data"):
-        data = _b64(user["client-certificate-data"], "client-certificate-data")
-        target.client_cert = target.private_file("client.crt", data)
-    elif user.get("client-certificate"):
-        target.client_cert = _relative(user["client-certificate"], path)
-    if user.get("client-key-data"):
-        target.client_key = target.private_file("client.key", _b64(user["client-key-data"], "client-key-data"))
-    elif user.get("client-key"):
-        target.client_key = _relative(user["client-key"], path)
-    if bool(target.client_cert) != bool(target.client_key):
-        raise AccessError("user %r has a client certificate without a key (or a key without a certificate)"
-                          % target.user)
-
-
-def _exec_credential(target, spec, run):
-    """Run an exec credential plugin and use the ExecCredential's token or client certificate."""
-    command = spec.get("command")
-    if not command:
-        raise AccessError("exec plugin of user %r has no command" % target.user)
-    env = dict(os.environ)
-    for item in spec.get("env") or []:
-        env[item.get("name")] = item.get("value", "")
-    api_version = spec.get("apiVersion", "client.authentication.k8s.io/v1")
-    env["KUBERNETES_EXEC_INFO"] = json.dumps({"apiVersion": api_version, "kind": "ExecCredential",
-                                              "spec": {"interactive": False}})
-    try:
-        proc = run([command] + list(spec.get("args") or []), env=env, capture_output=True, text=True,
-                   timeout=60, check=False)
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise AccessError("exec plugin %r of user %r could not run: %s" % (command, target.user, exc))
-    if proc.returncode != 0:
-        raise AccessError("exec plugin %r of user %r exited with %s: %s"
-                          % (command, target.user, proc.returncode, (proc.stderr or "").strip()[:300]))
-    try:
-        status = json.loads(proc.stdout).get("status") or {}
-    except (ValueError, AttributeError):
-        raise AccessError("exec plugin %r of user %r did not print an ExecCredential" % (command, target.user))
-    if status.get("token"):
-        target.token = status["token"]
-    elif status.get("clientCertificateData") and status.get("clientKeyData"):
-        target.client_cert = target.private_file("exec.crt", status["clientCertificateData"].encode("utf-8"))
-        target.client_key = target.private_file("exec.key", status["clientKeyData"].encode("utf-8"))
-    else:
-        raise AccessError("the ExecCredential of user %r has neither a token nor a client certificate" % target.user)
 
 
 # ---- service access ------------------------------------------------------------------------------

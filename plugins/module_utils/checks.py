@@ -332,3 +332,35 @@ def metric_sum(text, name, labels=None):
 def config_failure(check_id, label, exc, tried=None):
     """A failed check for settings that cannot work (a bad kubeconfig, a missing URL)."""
     return result(check_id, "Reach %s" % label, label, False, tried or "open %s" % label, str(exc), cause="config")
+
+
+def run_checks_module(module, label, title, collect, out=None):
+    """The main() the verification modules share: open the services, collect the checks, report them.
+
+    ``collect(services, deadline, backoff, results, out)`` appends its checks to ``results`` and its
+    extra return values to ``out``. A setting that cannot work (``AccessError``: a bad kubeconfig, a
+    missing URL) becomes a failed check ``<label>.access``. The module fails only when a check failed
+    and ``fail_on_error`` is true; the results, with the cause and fix of each failure, are returned
+    either way.
+    """
+    from ansible_collections.agentgateway.observability.plugins.module_utils.access import (  # noqa: E501 pylint: disable=import-outside-toplevel
+        AccessError,
+        Deadline,
+        Services,
+    )
+
+    params = module.params
+    services = Services(params)
+    results, out = [], dict(out or {})
+    try:
+        collect(services, Deadline(params["deadline"]), params["backoff"], results, out)
+    except AccessError as exc:
+        results.append(config_failure("%s.access" % label, label, exc))
+    finally:
+        services.close()
+    counts = summary(results)
+    out.update(changed=False, checks=results, summary=counts, passed=counts["failed"] == 0)
+    if counts["failed"] and params["fail_on_error"]:
+        module.fail_json(msg="%d %s check(s) failed: %s" % (counts["failed"], title, "; ".join(
+            "%s (%s): %s" % (c["id"], c["cause"], c["saw"]) for c in results if c["status"] == "failed")), **out)
+    module.exit_json(**out)

@@ -3,10 +3,12 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Reach the Kubernetes API server the way kubernetes.core does, and say why when it fails.
 
-Shared by the collection's cluster modules (``cluster_preflight``, ``managed_namespace``). The
-same connection settings as the deploy path: a kubeconfig file and a context. Empty means what
-kubernetes.core uses: ``K8S_AUTH_KUBECONFIG`` / ``K8S_AUTH_CONTEXT``, then ``~/.kube/config`` and
-its current context, then the in-cluster service account.
+The collection's one Kubernetes client: the cluster modules (``cluster_preflight``,
+``managed_namespace``) and the API server proxy path of the verification modules (``access``)
+all load their connection through ``configuration`` with the ``kubernetes`` library, as
+kubernetes.core does. The same connection settings as the deploy path: a kubeconfig file and a
+context. Empty means what kubernetes.core uses: ``K8S_AUTH_KUBECONFIG`` / ``K8S_AUTH_CONTEXT``,
+then ``~/.kube/config`` and its current context, then the in-cluster service account.
 
 Every failure is a ``KubeError`` with a stable ``cause`` (``CAUSES``), so callers (and the roles
 that call them) can name the setting to fix instead of passing on a stack trace.
@@ -71,15 +73,25 @@ def resolve_kubeconfig(kubeconfig=None):
     return os.path.expanduser(path)
 
 
-def api_client(kubeconfig=None, context=None):
-    """A ``kubernetes.client.ApiClient`` for the given kubeconfig and context."""
+def configuration(kubeconfig=None, context=None):
+    """A ``kubernetes.client.Configuration`` for the given kubeconfig and context, the way kubernetes.core makes one.
+
+    The ``kubernetes`` library reads the kubeconfig: client certificates, tokens and token files,
+    basic auth, ``exec`` and ``auth-provider`` credential plugins, the cluster's CA, ``proxy-url`` and
+    ``tls-server-name``; with no kubeconfig in the usual places and ``KUBERNETES_SERVICE_HOST`` set,
+    the pod's service account (in-cluster config).
+    """
     if not HAS_KUBERNETES:
         raise KubeError("kubernetes_library", "the Python library 'kubernetes' is not installed for %s" % _python())
     context = context or os.environ.get("K8S_AUTH_CONTEXT") or None
     path = resolve_kubeconfig(kubeconfig)
+    config = k8s_client.Configuration()
     if path is None:
-        k8s_config.load_incluster_config()
-        return k8s_client.ApiClient()
+        try:
+            k8s_config.load_incluster_config(client_configuration=config)
+        except Exception as exc:  # pylint: disable=broad-except
+            raise KubeError("kubeconfig", "no kubeconfig, and the in-cluster service account cannot be used: %s" % exc)
+        return config
     if not os.path.isfile(path):
         raise KubeError("kubeconfig", "kubeconfig %s does not exist" % path)
     try:
@@ -94,10 +106,38 @@ def api_client(kubeconfig=None, context=None):
         raise KubeError("context", "kubeconfig %s has no current-context; name one of: %s"
                         % (path, ", ".join(names) or "none"))
     try:
-        return k8s_config.new_client_from_config(config_file=path, context=context, persist_config=False)
+        k8s_config.load_kube_config(config_file=path, context=context, client_configuration=config,
+                                    persist_config=False)
     except Exception as exc:  # pylint: disable=broad-except
         raise KubeError("kubeconfig", "kubeconfig %s, context %s cannot be used: %s"
                         % (path, context or (current or {}).get("name"), exc))
+    return config
+
+
+def authorization(config):
+    """The ``Authorization`` header value the configuration sends (a token or basic auth), or None.
+
+    Calls the library's refresh hook first, so an expired exec or auth-provider token is renewed.
+    """
+    return config.get_api_key_with_prefix("BearerToken") or None
+
+
+def api_client(kubeconfig=None, context=None):
+    """A ``kubernetes.client.ApiClient`` for the given kubeconfig and context."""
+    config = configuration(kubeconfig, context)  # raises first when the library is missing
+    return k8s_client.ApiClient(config)
+
+
+def context_name(kubeconfig=None, context=None):
+    """The context ``configuration`` uses: ``context``, K8S_AUTH_CONTEXT, or the kubeconfig's current one."""
+    name = context or os.environ.get("K8S_AUTH_CONTEXT")
+    path = resolve_kubeconfig(kubeconfig)
+    if name or path is None or not HAS_KUBERNETES:
+        return name or "(in-cluster)"
+    try:
+        return (k8s_config.list_kube_config_contexts(config_file=path)[1] or {}).get("name") or "(current)"
+    except Exception:  # pylint: disable=broad-except
+        return "(current)"
 
 
 def _python():

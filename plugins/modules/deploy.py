@@ -9,95 +9,144 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: deploy
-short_description: Apply a role's Helm releases and Kubernetes objects, or render them to files
+short_description: Check the site's desired state, then apply it or render it to files
 version_added: 0.1.0
 description:
-  - The one place where every role of this collection hands over its desired state.
-  - With O(render_dir) set, writes the render layout and contacts no cluster
+  - The one place the roles of this collection hand their desired state to. Each role's C(tasks/plan.yml)
+    builds its part (Helm releases, Kubernetes objects, the NodePorts it claims); C(site.yml) hands every
+    part to one call (O(plans)). A role used on its own hands its own part, with the parts planned
+    before it in the play as O(planned).
+  - First every part is checked, then all of them together, before anything is written, applied or
+    contacted. A release needs a pinned chart version (an exact SemVer, no range, no C(latest)), exactly
+    one of C(repo) or C(oci), and DNS names; an object needs a kind, a DNS name and a namespace unless
+    cluster-scoped. Two roles may not render or apply the same release or object, and no NodePort may be
+    claimed by two settings. Messages name the role variables behind the names (O(plans[].settings)).
+  - With O(render_dir) set, writes every file of every part at once and contacts no cluster
     C(<render_dir>/index.yaml), C(<render_dir>/helm/<namespace>/<release>.yaml) and
-    C(<render_dir>/manifests/<namespace or _cluster>/<Kind>-<name>.yaml), one object per file.
-    Files are only rewritten when their content changes, so a second run reports no change.
-    Files this role rendered before and no longer wants are removed; other roles' entries in
-    C(index.yaml) are kept.
-  - Without O(render_dir), applies the entries in order (remote manifests, O(objects_first),
-    O(releases), O(objects)) with M(kubernetes.core.helm) (wait, atomic, pinned chart version)
-    and M(kubernetes.core.k8s) (server-side apply, field manager C(agentgateway-observability)).
-    With O(state=absent) the same entries are removed in reverse order.
-  - Every entry is validated before anything is written or applied, so bad input changes nothing.
-    With O(validate_only) only that validation runs (each role's preflight uses it).
+    C(<render_dir>/manifests/<namespace or _cluster>/<Kind>-<name>.yaml), one object per file. Files are
+    only rewritten when their content changes, so a second run reports no change. Files the deployed roles
+    rendered before and no longer want are removed; other roles' entries in C(index.yaml) are kept, and a
+    path another role rendered is refused.
+  - Without O(render_dir), it first checks the cluster connection and helm (M(agentgateway.observability.cluster_preflight),
+    see O(cluster_check)), then applies with M(kubernetes.core.helm) (wait, atomic, pinned
+    chart version) and M(kubernetes.core.k8s) (server-side apply, field manager C(agentgateway-observability)), in this order,
+    every missing namespace (M(agentgateway.observability.managed_namespace), labelled as the collection's),
+    each role's remote manifests and O(plans[].before_releases), the releases in waves (wave n holds every
+    role's n-th release, so a role's releases go in order and different roles' releases go together, see
+    O(concurrent)), then each role's O(plans[].after_releases).
+  - With O(state=absent) the same entries are removed in reverse order, the namespaces last, which are removed
+    only where the collection created them and nothing else is left in them.
 author:
   - agentgateway.observability contributors (!UNKNOWN)
 options:
-  role:
-    description:
-      - Name of the role the entries belong to; recorded in C(index.yaml).
-      - Exactly one of O(role) (with the entries as options) or O(plans) is required.
-    type: str
   plans:
     description:
-      - Several roles' desired states applied in one call, their Helm releases installed
-        concurrently. Apply mode with O(state=present) only (not with O(render_dir) or
-        O(validate_only)); each role names its entries as with O(role).
-      - Every plan is validated, and every remote manifest fetched, before anything changes. Then,
-        plan by plan, the namespaces and O(plans[].objects_first); then every plan's releases at
-        the same time, each M(kubernetes.core.helm) run in a background job of its own (Ansible's
-        async machinery; every job is waited for and its result file removed); then, plan by
-        plan, the O(plans[].objects).
-      - A release that fails does not stop the others; the error names every release that failed
-        with its role, and the ones installed alongside. The objects after the releases are then
-        not applied.
-      - In check mode the releases run one after the other.
-      - The site and stack playbooks use it for the roles whose releases are independent
-        (prometheus, tempo, loki); see O(role) for one role at a time.
+      - The parts of the desired state to render or apply, one per role, in the site's order.
+      - Exactly one of O(plans) or O(role) (one role's entries given as options) is required.
     type: list
     elements: dict
     suboptions:
       role:
-        description: Name of the role.
+        description: Name of the role the part belongs to; recorded in C(index.yaml).
         type: str
         required: true
       releases:
-        description: As O(releases).
+        description:
+          - Helm releases, each C({release, namespace, chart, values}).
+          - C(chart) holds exactly one of C(repo) (an https chart repository) or C(oci) (C(oci://host/path)),
+            plus C(name) and a pinned C(version).
         type: list
         elements: dict
         default: []
-      objects_first:
-        description: As O(objects_first).
+      before_releases:
+        description: Kubernetes objects applied before the releases (for example a Secret a chart reads).
         type: list
         elements: dict
         default: []
-      objects:
-        description: As O(objects).
+        aliases: [objects_first]
+      after_releases:
+        description: Kubernetes objects applied after the releases (for example objects of a chart's CRDs).
         type: list
         elements: dict
         default: []
+        aliases: [objects]
       remote_manifests:
-        description: As O(remote_manifests).
+        description:
+          - Manifests that stay upstream, each C({name, url, version}). Rendered as an entry in C(index.yaml)
+            with its URL; fetched from the controller and applied in apply mode (an https URL, an http mirror
+            or a C(file:///) copy).
         type: list
         elements: dict
         default: []
+      settings:
+        description:
+          - The role variables that name the part's releases, namespaces, charts and objects, as a mapping
+            of variable name to value. Error messages name the variables whose value they quote.
+        type: dict
+        default: {}
+      node_ports:
+        description:
+          - The NodePorts the part's Services use, each C({setting, port, what}); checked across every part
+            (each in Kubernetes' range, each used by one setting only).
+        type: list
+        elements: dict
+        default: []
+      host_ports:
+        description:
+          - Host ports claimed for a NodePort (the kind cluster's port plan), each C({setting, url or host_port,
+            node_port_setting}).
+        type: list
+        elements: dict
+        default: []
+      generated_secrets:
+        description:
+          - Keys of the part's Secrets filled on the controller when they are written or applied, each
+            C({namespace, name, key, file, length, remove_on_absent}). The value is read from C(file), or
+            generated once into it (mode 0600, letters and digits, the format of M(ansible.builtin.password)'s
+            files); in check mode a missing file is not created. With O(state=absent) in apply mode, C(file)
+            is removed when C(remove_on_absent).
+        type: list
+        elements: dict
+        default: []
+  planned:
+    description:
+      - Parts planned earlier in the same run that this call does not deploy (a role used on its own after
+        others in a play). They are checked together with O(plans), so two roles on one release, object or
+        NodePort are found, and nothing of them is written or applied.
+    type: list
+    elements: dict
+    default: []
+  role:
+    description: One role's entries given as the options below instead of O(plans).
+    type: str
   releases:
-    description:
-      - Helm releases, each C({release, namespace, chart, values}).
-      - C(chart) holds exactly one of C(repo) (an https chart repository) or C(oci) (C(oci://host/path)),
-        plus C(name) and a pinned C(version) (an exact SemVer; ranges and C(latest) are refused).
+    description: With O(role), as O(plans[].releases).
     type: list
     elements: dict
     default: []
-  objects_first:
-    description: Kubernetes objects applied before the releases (for example a Secret a chart reads).
+  before_releases:
+    description: With O(role), as O(plans[].before_releases).
     type: list
     elements: dict
     default: []
-  objects:
-    description: Kubernetes objects applied after the releases (for example objects of a chart's CRDs).
+    aliases: [objects_first]
+  after_releases:
+    description: With O(role), as O(plans[].after_releases).
     type: list
     elements: dict
     default: []
+    aliases: [objects]
   remote_manifests:
-    description:
-      - Manifests that stay upstream, each C({name, url, version}). Rendered as an entry in
-        C(index.yaml) with its URL; fetched from the controller and applied in apply mode.
+    description: With O(role), as O(plans[].remote_manifests).
+    type: list
+    elements: dict
+    default: []
+  settings:
+    description: With O(role), as O(plans[].settings).
+    type: dict
+    default: {}
+  generated_secrets:
+    description: With O(role), as O(plans[].generated_secrets).
     type: list
     elements: dict
     default: []
@@ -124,39 +173,49 @@ options:
     type: str
     default: 10m
   atomic:
-    description: Roll a release back when its install or upgrade fails.
+    description: Roll a release back when its install or upgrade fails (Helm's C(--atomic) implies waiting).
     type: bool
     default: true
+  concurrent:
+    description:
+      - Run the releases of one wave at the same time, each M(kubernetes.core.helm) run a background job of
+        its own (Ansible's async machinery; every job is waited for and its result file removed). A release
+        that fails does not stop the others of its wave; the error names every release that failed with its
+        role, and the ones installed alongside; nothing after the wave is applied.
+      - false, and check mode, run them one after the other.
+    type: bool
+    default: true
+  cluster_check:
+    description:
+      - In apply mode, check the Python C(kubernetes) library, the kubeconfig and context, that the API server
+        answers and that helm is Helm 3 before the first change; a failure names the setting to fix
+        (C(agw_obs_kubeconfig), C(agw_obs_kube_context), C(agw_obs_helm_binary)).
+    type: bool
+    default: true
+  chart_mirror:
+    description:
+      - An air-gapped chart mirror, an http(s) chart repository URL or an C(oci://) prefix that serves every
+        chart under its upstream name and version. Each release's chart is taken from it; C(index.yaml)
+        records where it came from (C(mirror_of)).
+    type: str
+    default: ""
+  helm_binary:
+    description: The helm 3 program M(kubernetes.core.helm) runs; empty for its default.
+    type: str
+    default: ""
   validate_only:
     description:
-      - Run every check either outlet makes and return, writing nothing and contacting no cluster.
-      - The entries are validated as for rendering or applying; O(claimed) is checked for entries
-        another role claims; with O(render_dir), the C(index.yaml) of an earlier render is checked
-        as the render outlet would check it.
-      - Each role's preflight calls it, so a playbook that runs every preflight first stops before
-        its first write or apply.
+      - Run every check either outlet makes and return, writing nothing and contacting no cluster; with
+        O(render_dir), the C(index.yaml) of an earlier render is checked as the render outlet would.
     type: bool
     default: false
-  settings:
-    description:
-      - The role variables that name its releases, namespaces, charts and objects, as a mapping of
-        variable name to value. Error messages name the variables whose value they quote, and
-        RV(claims) records which variables name each entry.
-    type: dict
-    default: {}
-  claimed:
-    description:
-      - Entries other roles claim, as returned in RV(claims) by their O(validate_only) calls
-        (merged). An entry of this role at the same path is an error naming both roles' variables.
-    type: dict
-    default: {}
 attributes:
   check_mode:
     support: full
     description: In render mode nothing is written; in apply mode check mode is passed to kubernetes.core.
   diff_mode:
     support: full
-    description: In render mode, a diff of every file that would change.
+    description: A diff of every file (render) or object (apply) that would change; a Secret's values are hidden.
   platform:
     support: full
     platforms: posix
@@ -165,13 +224,14 @@ notes:
   - Runs on the controller. The kubernetes.core modules it calls need the Python C(kubernetes)
     library and a C(helm) 3 binary there (apply mode only).
   - Remote manifests cannot be fetched air-gapped; use render mode and apply the mirrored files.
+  - The result never holds a Secret's values, so the task needs no C(no_log) for them.
 seealso:
   - module: kubernetes.core.helm
   - module: kubernetes.core.k8s
 """
 
 EXAMPLES = r"""
-- name: Render the Prometheus release for review
+- name: Render one role's release for review
   agentgateway.observability.deploy:
     role: prometheus
     render_dir: /tmp/render
@@ -186,29 +246,25 @@ EXAMPLES = r"""
           server:
             retention: 15d
 
-- name: Apply a Secret, then the release that reads it
+- name: Apply the parts the roles planned (what roles/agw_obs/tasks/deploy.yml does)
   agentgateway.observability.deploy:
-    role: grafana
     kubeconfig: ~/.kube/config
-    objects_first:
-      - apiVersion: v1
-        kind: Secret
-        metadata: {name: grafana-admin, namespace: monitoring}
-        stringData: {admin-user: admin, admin-password: "{{ grafana_admin_password }}"}
-    releases: "{{ grafana_releases }}"
-  no_log: true
+    plans: "{{ _agw_obs_plans.values() | list }}"
 
-- name: Install three roles' releases at the same time (each role's Service after its release)
+- name: A Secret with a generated password, then the release that reads it
   agentgateway.observability.deploy:
     kubeconfig: ~/.kube/config
     plans:
-      - role: prometheus
-        releases: "{{ prometheus_releases }}"
-      - role: tempo
-        releases: "{{ tempo_releases }}"
-        objects: "{{ tempo_services }}"
-      - role: loki
-        releases: "{{ loki_releases }}"
+      - role: grafana
+        before_releases:
+          - apiVersion: v1
+            kind: Secret
+            metadata: {name: grafana-admin, namespace: monitoring}
+            data: {admin-user: YWRtaW4=}
+        generated_secrets:
+          - {namespace: monitoring, name: grafana-admin, key: admin-password,
+             file: ~/.agentgateway-observability/default/grafana-admin-password, length: 32}
+        releases: "{{ grafana_releases }}"
 """
 
 RETURN = r"""
@@ -217,8 +273,14 @@ mode:
   returned: always
   type: str
   sample: render
+roles:
+  description: The roles of the parts rendered or applied, in order.
+  returned: always
+  type: list
+  elements: str
+  sample: [prometheus, tempo, grafana]
 files:
-  description: Every file this role renders, relative to O(render_dir) (C(index.yaml) excluded).
+  description: Every file of the parts, relative to O(render_dir) (C(index.yaml) excluded).
   returned: in render mode, and with O(validate_only)
   type: list
   elements: str
@@ -230,8 +292,10 @@ changed_files:
   elements: str
   sample: [helm/monitoring/prometheus.yaml, index.yaml]
 removed_files:
-  description: Files of this role that were rendered before and are no longer wanted.
-  returned: in render mode
+  description:
+    - In render mode, files the deployed roles rendered before and no longer want.
+    - In apply mode with O(state=absent), the controller-side files of O(plans[].generated_secrets) removed.
+  returned: in render mode; in apply mode when a file was removed
   type: list
   elements: str
   sample: []
@@ -242,9 +306,8 @@ render_dir:
   sample: /tmp/render
 claims:
   description:
-    - Every release and object of this role by its render path (which identifies it in apply mode
-      too), with the role, a description and the O(settings) that name it. Merge these over the
-      roles to pass O(claimed) to the next role.
+    - Every release and object of the checked parts by its render path (which identifies it in apply mode
+      too), with the role, a description and the O(plans[].settings) that name it.
   returned: with O(validate_only)
   type: dict
   sample:
@@ -252,18 +315,24 @@ claims:
       role: prometheus
       what: release prometheus in namespace monitoring
       settings: [prometheus_namespace, prometheus_release_name]
+node_ports:
+  description: The NodePorts of the checked parts.
+  returned: with O(validate_only)
+  type: list
+  elements: dict
+  sample: [{setting: prometheus_node_port, port: 30090, what: Prometheus, role: prometheus}]
+host_ports:
+  description: The host port claims of the checked parts.
+  returned: with O(validate_only)
+  type: list
+  elements: dict
+  sample: [{setting: traffic_base_url, url: "http://localhost:8080", node_port_setting: gateway_observability_listener_node_port}]
 applied:
-  description: Each step handed to kubernetes.core, in order, with whether it changed anything.
+  description: Each step handed to kubernetes.core, in order, with its role and whether it changed anything.
   returned: in apply mode
   type: list
   elements: dict
-  sample: [{module: kubernetes.core.helm, target: release monitoring/prometheus, changed: true}]
-roles:
-  description: The roles of O(plans), in order (each entry of RV(applied) then names its C(role) too).
-  returned: with O(plans)
-  type: list
-  elements: str
-  sample: [prometheus, tempo, loki]
+  sample: [{module: kubernetes.core.helm, target: release monitoring/prometheus, changed: true, role: prometheus}]
 namespaces:
   description: The namespaces the applied entries live in.
   returned: in apply mode
@@ -271,7 +340,7 @@ namespaces:
   elements: str
   sample: [monitoring]
 kept_namespaces:
-  description: With O(state=absent) in apply mode, namespaces of the role that were not removed, with the reason.
+  description: With O(state=absent) in apply mode, namespaces that were not removed, with the reason.
   returned: when a removal kept a namespace
   type: dict
   sample: {monitoring: "holds ConfigMap/my-settings"}

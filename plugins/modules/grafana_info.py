@@ -26,6 +26,13 @@ extends_documentation_fragment:
   - agentgateway.observability.access
   - agentgateway.observability.access.service
 options:
+  fail_on_error:
+    description:
+      - Fail the task when a check fails. By default this module only reports, as an C(_info) module should; the
+        results, with the cause and fix of each failure, are returned either way (RV(passed) says whether all passed).
+      - Set true to stop a play on a failed check.
+    type: bool
+    default: false
   login:
     description:
       - How to authenticate. C(basic) sends O(username) and O(password) with every request, C(session) logs in once
@@ -121,7 +128,6 @@ EXAMPLES = r"""
     username: admin
     password: "{{ grafana_password }}"
     datasources: [prometheus]
-    fail_on_error: false
   register: grafana
 """
 
@@ -152,8 +158,6 @@ from ansible_collections.agentgateway.observability.plugins.module_utils import 
 from ansible_collections.agentgateway.observability.plugins.module_utils import grafana_api
 from ansible_collections.agentgateway.observability.plugins.module_utils.access import (
     AccessError,
-    Deadline,
-    Services,
     access_argument_spec,
     service_suboptions,
 )
@@ -161,6 +165,8 @@ from ansible_collections.agentgateway.observability.plugins.module_utils.access 
 
 def argument_spec():
     spec = access_argument_spec()
+    # an _info module reports; it fails only when asked to (the other verification modules fail by default)
+    spec["fail_on_error"] = dict(type="bool", default=False)
     spec.update(
         service=dict(type="dict", required=True, options=service_suboptions()),
         login=dict(type="str", choices=["auto", "basic", "session", "none"], default="auto"),
@@ -187,11 +193,9 @@ def main():
     panel = params["panel"]
     if panel and (panel.get("panel_id") is None) == (panel.get("panel_title") is None):
         module.fail_json(msg="panel needs exactly one of panel_id and panel_title")
-    services = Services(params)
-    deadline = Deadline(params["deadline"])
-    backoff = params["backoff"]
-    results, listed = [], []
-    try:
+
+    def collect(services, deadline, backoff, results, out):
+        listed = []
         session_mode = params["login"]
         username, password = params["username"], params["password"]
         overrides = {}
@@ -235,18 +239,10 @@ def main():
                 results.append(grafana_api.dashboard_check(access, session, uid, deadline, backoff, dashboards))
             if panel:
                 results.append(grafana_api.panel_check(access, session, dashboards, panel, deadline, backoff))
-    except AccessError as exc:
-        results.append(agw_checks.config_failure("grafana.access", "grafana", exc))
-    finally:
-        services.close()
-    summary = agw_checks.summary(results)
-    out = dict(changed=False, checks=results, summary=summary, passed=summary["failed"] == 0,
-               datasources=[{"uid": d.get("uid"), "name": d.get("name"), "type": d.get("type"), "url": d.get("url")}
-                            for d in listed])
-    if summary["failed"] and params["fail_on_error"]:
-        module.fail_json(msg="%d Grafana check(s) failed: %s" % (summary["failed"], "; ".join(
-            "%s (%s): %s" % (c["id"], c["cause"], c["saw"]) for c in results if c["status"] == "failed")), **out)
-    module.exit_json(**out)
+        out["datasources"] = [{"uid": d.get("uid"), "name": d.get("name"), "type": d.get("type"),
+                               "url": d.get("url")} for d in listed]
+
+    agw_checks.run_checks_module(module, "grafana", "Grafana", collect, {"datasources": []})
 
 
 if __name__ == "__main__":

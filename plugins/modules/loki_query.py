@@ -109,9 +109,6 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.agentgateway.observability.plugins.module_utils import checks as agw_checks
 from ansible_collections.agentgateway.observability.plugins.module_utils import loki_api
 from ansible_collections.agentgateway.observability.plugins.module_utils.access import (
-    AccessError,
-    Deadline,
-    Services,
     access_argument_spec,
     service_suboptions,
 )
@@ -138,11 +135,8 @@ def argument_spec():
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     params = module.params
-    services = Services(params)
-    deadline = Deadline(params["deadline"])
-    backoff = params["backoff"]
-    results, out = [], {"lines": {}}
-    try:
+
+    def collect(services, deadline, backoff, results, out):
         access = services.open(params["service"], "loki")
         if params["ready"]:
             results.append(loki_api.ready_check(access, deadline, backoff))
@@ -151,16 +145,8 @@ def main():
             check = loki_api.query_check(access, query, deadline, backoff, params["tenant"])
             out["lines"][query["id"]] = check.get("details") or {}
             results.append(check)
-    except AccessError as exc:
-        results.append(agw_checks.config_failure("loki.access", "loki", exc))
-    finally:
-        services.close()
-    summary = agw_checks.summary(results)
-    out.update(changed=False, checks=results, summary=summary, passed=summary["failed"] == 0)
-    if summary["failed"] and params["fail_on_error"]:
-        module.fail_json(msg="%d Loki check(s) failed: %s" % (summary["failed"], "; ".join(
-            "%s (%s): %s" % (c["id"], c["cause"], c["saw"]) for c in results if c["status"] == "failed")), **out)
-    module.exit_json(**out)
+
+    agw_checks.run_checks_module(module, "loki", "Loki", collect, {"lines": {}})
 
 
 if __name__ == "__main__":

@@ -197,9 +197,6 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.agentgateway.observability.plugins.module_utils import checks as agw_checks
 from ansible_collections.agentgateway.observability.plugins.module_utils import prometheus_api
 from ansible_collections.agentgateway.observability.plugins.module_utils.access import (
-    AccessError,
-    Deadline,
-    Services,
     access_argument_spec,
     service_suboptions,
 )
@@ -243,11 +240,8 @@ def argument_spec():
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     params = module.params
-    services = Services(params)
-    deadline = Deadline(params["deadline"])
-    backoff = params["backoff"]
-    results, out = [], {"series": {}}
-    try:
+
+    def collect(services, deadline, backoff, results, out):
         access = services.open(params["service"], "prometheus")
         if params["ready"]:
             results.append(prometheus_api.ready_check(access, deadline, backoff))
@@ -264,16 +258,8 @@ def main():
             check = prometheus_api.alerts_check(access, params["fail_on_firing"], deadline, backoff)
             out["firing_alerts"] = (check.get("details") or {}).get("firing", [])
             results.append(check)
-    except AccessError as exc:
-        results.append(agw_checks.config_failure("prometheus.access", "prometheus", exc))
-    finally:
-        services.close()
-    summary = agw_checks.summary(results)
-    out.update(changed=False, checks=results, summary=summary, passed=summary["failed"] == 0)
-    if summary["failed"] and params["fail_on_error"]:
-        module.fail_json(msg="%d Prometheus check(s) failed: %s" % (summary["failed"], "; ".join(
-            "%s (%s): %s" % (c["id"], c["cause"], c["saw"]) for c in results if c["status"] == "failed")), **out)
-    module.exit_json(**out)
+
+    agw_checks.run_checks_module(module, "prometheus", "Prometheus", collect, {"series": {}})
 
 
 if __name__ == "__main__":

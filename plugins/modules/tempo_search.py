@@ -140,9 +140,6 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.agentgateway.observability.plugins.module_utils import checks as agw_checks
 from ansible_collections.agentgateway.observability.plugins.module_utils import tempo_api
 from ansible_collections.agentgateway.observability.plugins.module_utils.access import (
-    AccessError,
-    Deadline,
-    Services,
     access_argument_spec,
     service_suboptions,
 )
@@ -176,11 +173,8 @@ def main():
         expect_ids = [tempo_api.normalize_trace_id(i) for i in params["expect_trace_ids"]]
     except ValueError as exc:
         module.fail_json(msg=str(exc))
-    services = Services(params)
-    deadline = Deadline(params["deadline"])
-    backoff = params["backoff"]
-    results, out = [], {"traces": {}}
-    try:
+
+    def collect(services, deadline, backoff, results, out):
         access = services.open(params["service"], "tempo")
         if params["ready"]:
             results.append(tempo_api.ready_check(access, deadline, backoff))
@@ -194,16 +188,8 @@ def main():
                                            params["limit"], params["since"], expect_ids)
             out["search"] = (check.get("details") or {}).get("traces", [])
             results.append(check)
-    except AccessError as exc:
-        results.append(agw_checks.config_failure("tempo.access", "tempo", exc))
-    finally:
-        services.close()
-    summary = agw_checks.summary(results)
-    out.update(changed=False, checks=results, summary=summary, passed=summary["failed"] == 0)
-    if summary["failed"] and params["fail_on_error"]:
-        module.fail_json(msg="%d Tempo check(s) failed: %s" % (summary["failed"], "; ".join(
-            "%s (%s): %s" % (c["id"], c["cause"], c["saw"]) for c in results if c["status"] == "failed")), **out)
-    module.exit_json(**out)
+
+    agw_checks.run_checks_module(module, "tempo", "Tempo", collect, {"traces": {}})
 
 
 if __name__ == "__main__":

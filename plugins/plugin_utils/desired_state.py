@@ -1,12 +1,14 @@
 # -*- coding: utf-8 -*-
 # Copyright: contributors to agentgateway.observability
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Desired state of one role: validation, the render layout, and the arguments for kubernetes.core.
+"""The desired state: each role's part of it (``Plan``), the whole site (``Site``), the render
+layout, and the arguments for kubernetes.core.
 
-One computation, two outlets (DESIGN.md): every role hands its Helm releases and Kubernetes
-objects to the ``deploy`` action, which either writes them to the render layout below or hands
-them to ``kubernetes.core.helm`` / ``kubernetes.core.k8s``. Everything here is pure (no I/O),
-so both outlets are unit-tested at this boundary.
+One computation, two outlets: every role's ``tasks/plan.yml`` builds its part (Helm releases,
+Kubernetes objects, the NodePorts it claims), the site collects the parts, and the ``deploy``
+action checks them together, then either writes them to the render layout below or hands them
+to ``kubernetes.core.helm`` / ``kubernetes.core.k8s``. Everything here is pure (no I/O), so
+both outlets are unit-tested at this boundary.
 
 Render layout::
 
@@ -21,6 +23,14 @@ import re
 from collections.abc import Mapping, Sequence
 
 import yaml
+
+from ansible_collections.agentgateway.observability.plugins.plugin_utils.kind_config import node_port_problems
+from ansible_collections.agentgateway.observability.plugins.plugin_utils.rules import (
+    is_dns_subdomain,
+    is_k8s_name,
+    is_pinned_version,
+    wait_seconds,
+)
 
 INDEX_FILE = "index.yaml"
 CLUSTER_DIR = "_cluster"
@@ -47,11 +57,7 @@ CLUSTER_SCOPED_KINDS = frozenset(
     }
 )
 
-_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-# A pinned chart version: an exact SemVer (optionally with a leading v), never a range or "latest".
 REMOTE_MANIFEST_SCHEMES = ("https://", "http://", "file:///")
-_PINNED_VERSION = re.compile(r"^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$")
 
 
 class DesiredStateError(ValueError):
@@ -119,12 +125,12 @@ def validate_release(release):
     name = release.get("release")
     where = "release %r" % (name,)
     _require(
-        isinstance(name, str) and len(name) <= 53 and _DNS1123_LABEL.match(name or ""),
+        is_k8s_name(name, 53),
         "%s: 'release' must be a DNS-1123 label of at most 53 characters" % where,
     )
     namespace = release.get("namespace")
     _require(
-        isinstance(namespace, str) and len(namespace) <= 63 and _DNS1123_LABEL.match(namespace or ""),
+        is_k8s_name(namespace),
         "%s: 'namespace' must be a DNS-1123 label, got %r" % (where, namespace),
     )
     chart = release.get("chart")
@@ -144,7 +150,7 @@ def validate_release(release):
     _require(bool(chart.get("name")), "%s: chart.name is required" % where)
     version = str(chart.get("version") or "")
     _require(
-        bool(_PINNED_VERSION.match(version)),
+        is_pinned_version(version),
         "%s: chart.version must be a pinned version such as 29.27.0, got %r (no ranges, no 'latest')"
         % (where, version),
     )
@@ -168,7 +174,7 @@ def validate_object(obj):
     _require(isinstance(api_version, str) and api_version, "%s: apiVersion is required" % where)
     _require(isinstance(kind, str) and re.match(r"^[A-Z][A-Za-z0-9]*$", kind or ""), "%s: kind is required" % where)
     _require(
-        isinstance(name, str) and len(name) <= 253 and _DNS1123_SUBDOMAIN.match(name or ""),
+        is_dns_subdomain(name),
         "%s: metadata.name must be a DNS-1123 subdomain" % where,
     )
     namespace = metadata.get("namespace")
@@ -176,7 +182,7 @@ def validate_object(obj):
         _require(namespace is None, "%s is cluster-scoped: remove metadata.namespace" % where)
     else:
         _require(
-            isinstance(namespace, str) and _DNS1123_LABEL.match(namespace or ""),
+            is_k8s_name(namespace),
             "%s: metadata.namespace is required for a namespaced kind" % where,
         )
     return obj
@@ -239,17 +245,30 @@ def object_ref(obj):
     return ref
 
 
-class Plan(object):
-    """What one role wants: validated and ordered, ready for either outlet."""
+PLAN_KEYS = ("role", "releases", "before_releases", "after_releases", "remote_manifests", "settings", "node_ports",
+             "host_ports", "generated_secrets")
 
-    def __init__(self, role, releases=(), objects_first=(), objects=(), remote_manifests=(), chart_mirror=""):
+
+class Plan(object):
+    """One role's part of the desired state: validated and ordered, ready for either outlet.
+
+    ``before_releases`` are objects applied before the releases (a Secret a chart reads, a
+    namespace), ``after_releases`` the objects applied after them (objects of kinds a release
+    installs). ``settings`` names the role variables behind its names ({variable: value}), so
+    messages can name them; ``node_ports`` ({setting, port, what}) and ``host_ports`` (claims of a
+    host port for a NodePort) are checked across roles; ``generated_secrets`` name Secret keys the
+    deploy path fills from a controller-side file when it writes or applies them.
+    """
+
+    def __init__(self, role, releases=(), before_releases=(), after_releases=(), remote_manifests=(), chart_mirror="",
+                 settings=None, node_ports=(), host_ports=(), generated_secrets=()):
         _require(
             isinstance(role, str) and re.match(r"^[a-z][a-z0-9_]*$", role or ""),
             "'role' must be a role name such as prometheus, got %r" % (role,),
         )
         self.role = role
         self.remote_manifests = [validate_remote_manifest(m) for m in remote_manifests or ()]
-        self.objects_first = [validate_object(o) for o in objects_first or ()]
+        self.before_releases = [validate_object(o) for o in before_releases or ()]
         self.chart_mirror = validate_chart_mirror(chart_mirror)
         self.releases, self.upstream_charts = [], {}
         for release in releases or ():
@@ -257,11 +276,43 @@ class Plan(object):
             self.releases.append(release)
             if upstream:
                 self.upstream_charts[release_path(release)] = upstream
-        self.objects = [validate_object(o) for o in objects or ()]
+        self.after_releases = [validate_object(o) for o in after_releases or ()]
+        self.settings = {str(k): v for k, v in (plain(settings) or {}).items()}
+        self.node_ports = [dict(p, role=role) for p in plain(list(node_ports or ()))]
+        self.host_ports = plain(list(host_ports or ()))
+        self.generated_secrets = [self._generated_secret(g) for g in plain(list(generated_secrets or ()))]
         seen = {}
         for path, _entry in self.files():
             _require(path not in seen, "role %s: two entries render to %s" % (role, path))
             seen[path] = True
+
+    @classmethod
+    def from_part(cls, part, chart_mirror=""):
+        """A Plan from one role's part as its tasks/plan.yml builds it (a mapping with PLAN_KEYS)."""
+        part = plain(part)
+        _require(isinstance(part, dict), "a role's plan must be a mapping, got %r" % (part,))
+        unknown = sorted(set(part) - set(PLAN_KEYS))
+        _require(not unknown, "plan of role %s: unknown keys %s" % (part.get("role"), ", ".join(unknown)))
+        return cls(part.get("role"), releases=part.get("releases") or (),
+                   before_releases=part.get("before_releases") or (), after_releases=part.get("after_releases") or (),
+                   remote_manifests=part.get("remote_manifests") or (), chart_mirror=chart_mirror,
+                   settings=part.get("settings"), node_ports=part.get("node_ports") or (),
+                   host_ports=part.get("host_ports") or (), generated_secrets=part.get("generated_secrets") or ())
+
+    def _generated_secret(self, spec):
+        _require(isinstance(spec, dict), "role %s: a generated secret must be a mapping" % self.role)
+        missing = [k for k in ("namespace", "name", "key", "file", "length") if spec.get(k) in (None, "")]
+        _require(not missing, "role %s: generated secret %r lacks %s" % (self.role, spec, ", ".join(missing)))
+        found = [o for o in self.before_releases + self.after_releases
+                 if o["kind"] == "Secret" and o["metadata"]["name"] == spec["name"]
+                 and o["metadata"].get("namespace") == spec["namespace"]]
+        _require(bool(found), "role %s: generated secret %s/%s is not one of the role's Secrets"
+                 % (self.role, spec["namespace"], spec["name"]))
+        return spec
+
+    @property
+    def objects(self):
+        return self.before_releases + self.after_releases
 
     def files(self):
         """(relative path, index entry) for every file this role renders."""
@@ -276,7 +327,7 @@ class Plan(object):
             if release_path(rel) in self.upstream_charts:
                 entry["mirror_of"] = self.upstream_charts[release_path(rel)]
             yield release_path(rel), entry
-        for phase, objs in (("before_releases", self.objects_first), ("after_releases", self.objects)):
+        for phase, objs in (("before_releases", self.before_releases), ("after_releases", self.after_releases)):
             for obj in objs:
                 entry = {"role": self.role, "type": "manifest", "phase": phase}
                 entry.update(object_ref(obj))
@@ -288,10 +339,10 @@ class Plan(object):
         Namespace objects of the role contribute their labels; other namespaces get none.
         """
         found = {}
-        for obj in self.objects_first + self.objects:
+        for obj in self.objects:
             if obj["kind"] == "Namespace" and obj["apiVersion"] == "v1":
                 found.setdefault(obj["metadata"]["name"], {}).update(obj["metadata"].get("labels") or {})
-        for entry in self.releases + self.objects_first + self.objects:
+        for entry in self.releases + self.objects:
             namespace = entry.get("namespace") or (entry.get("metadata") or {}).get("namespace")
             if namespace:
                 found.setdefault(namespace, {})
@@ -303,7 +354,7 @@ class Plan(object):
         docs = {}
         for rel in self.releases:
             docs[release_path(rel)] = dump_yaml(rel, header=header)
-        for obj in self.objects_first + self.objects:
+        for obj in self.objects:
             docs[object_path(obj)] = dump_yaml(obj, header=header)
         return docs
 
@@ -320,25 +371,132 @@ class Plan(object):
         return entries
 
 
+class Site(object):
+    """Every role's part, checked together: one role per part, one role per release or object,
+    one setting per NodePort. ``plans`` are ``Plan`` objects in the site's order."""
+
+    def __init__(self, plans):
+        self.plans = list(plans)
+        roles = [plan.role for plan in self.plans]
+        twice = sorted({r for r in roles if roles.count(r) > 1})
+        _require(not twice, "role(s) %s planned more than once; hand each role's part over once" % ", ".join(twice))
+        self.claims = {}
+        for plan in self.plans:
+            mine = plan_claims(plan, plan.settings)
+            check_claims(mine, self.claims)
+            self.claims.update(mine)
+        problems = node_port_problems(self.node_ports())
+        _require(not problems, " ".join(problems))
+
+    @property
+    def roles(self):
+        return [plan.role for plan in self.plans]
+
+    def node_ports(self):
+        return [port for plan in self.plans for port in plan.node_ports]
+
+    def host_ports(self):
+        return [claim for plan in self.plans for claim in plan.host_ports]
+
+    def namespaces(self):
+        """{namespace: labels} over every plan, in order of first use."""
+        found = {}
+        for plan in self.plans:
+            for name, labels in plan.namespaces().items():
+                found.setdefault(name, {}).update(labels)
+        return found
+
+    def documents(self):
+        docs = {}
+        for plan in self.plans:
+            docs.update(plan.documents())
+        return docs
+
+
+# ---- claims: which role renders or applies what, and which settings name it ----------------------
+# Render paths identify a release or an object in apply mode too, so two roles that would render
+# or apply the same release or object are stopped before either does; messages name the
+# variables (a plan's ``settings``) behind the names.
+def _text_settings(settings):
+    return sorted((str(k), v) for k, v in (settings or {}).items() if isinstance(v, str) and v)
+
+
+def settings_quoted_in(settings, message):
+    """Settings whose value appears quoted (as the deploy messages quote names and versions) in ``message``."""
+    return [(name, value) for name, value in _text_settings(settings) if repr(value) in message]
+
+
+def settings_hint(settings, message):
+    """' (settings: a='x', b='y')' naming the settings behind a deploy message, or ''."""
+    named = settings_quoted_in(settings, message)
+    if not named:
+        return ""
+    return " (set by %s)" % ", ".join("%s=%r" % item for item in named)
+
+
+def claims_hint(claims, message):
+    """' (named by a, b)' for the claimed path a message mentions, or ''."""
+    for path in sorted(claims, key=len, reverse=True):
+        if path in message and claims[path].get("settings"):
+            return " (named by %s)" % ", ".join(claims[path]["settings"])
+    return ""
+
+
+def _describe(entry):
+    where = " in namespace %s" % entry["namespace"] if entry.get("namespace") else ""
+    if entry.get("type") == "helm_release":
+        return "release %s%s" % (entry["release"], where)
+    return "%s %s%s" % (entry["kind"], entry["name"], where)
+
+
+def plan_claims(plan, settings=None):
+    """{render path: {role, what, settings}} for every release and object of ``plan``.
+
+    ``settings`` lists the variables whose value is the entry's name or namespace.
+    """
+    claims = {}
+    for path, entry in plan.files():
+        parts = {entry.get("release") or entry.get("name"), entry.get("namespace")}
+        named = sorted(name for name, value in _text_settings(settings) if value in parts)
+        claims[path] = {"role": plan.role, "what": _describe(entry), "settings": named}
+    return claims
+
+
+def check_claims(claims, claimed):
+    """DesiredStateError when another role already claims one of ``claims``' paths."""
+    for path in sorted(claims):
+        mine, other = claims[path], (claimed or {}).get(path)
+        if not other or other.get("role") == mine["role"]:
+            continue
+        fixes = ["%s: %s" % (c["role"], ", ".join(c["settings"])) for c in (mine, other) if c.get("settings")]
+        raise DesiredStateError(
+            "role %s would also render or apply %s (%s), which role %s does: give one of them another name%s"
+            % (mine["role"], mine["what"], path, other.get("role"), " (%s)" % "; ".join(fixes) if fixes else "")
+        )
+
+
 def _entry_key(entry):
     return (entry.get("path") or "", entry.get("url") or "", entry.get("role") or "")
 
 
-def merge_index(existing, plan, present=True):
-    """Return (new index document, stale relative paths) after replacing ``plan.role``'s entries.
+def merge_index(existing, plans, present=True):
+    """Return (new index document, stale relative paths) after replacing the entries of ``plans``' roles.
 
-    Entries of other roles are kept as they are; a path another role owns is a conflict.
+    ``plans`` is a Plan or a list of them. Entries of other roles are kept as they are; a path
+    another role owns is a conflict.
     """
+    plans = [plans] if isinstance(plans, Plan) else list(plans)
+    roles = {plan.role for plan in plans}
     entries = list((existing or {}).get("entries") or [])
-    others = [e for e in entries if e.get("role") != plan.role]
-    mine_before = [e for e in entries if e.get("role") == plan.role]
-    mine_now = plan.index_entries() if present else []
+    others = [e for e in entries if e.get("role") not in roles]
+    mine_before = [e for e in entries if e.get("role") in roles]
+    mine_now = [entry for plan in plans for entry in plan.index_entries()] if present else []
     owned = {e.get("path"): e.get("role") for e in others if e.get("path")}
     for entry in mine_now:
         if entry.get("path") in owned:
             raise DesiredStateError(
                 "%s is already rendered by role %s; role %s cannot render it too"
-                % (entry["path"], owned[entry["path"]], plan.role)
+                % (entry["path"], owned[entry["path"]], entry["role"])
             )
     wanted = {e.get("path") for e in mine_now if e.get("path")}
     stale = sorted({e["path"] for e in mine_before if e.get("path") and e["path"] not in wanted})
@@ -411,12 +569,8 @@ def k8s_module_args(obj, state="present", kubeconfig=None, context=None, wait=Tr
     return args
 
 
-_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
-
-
 def timeout_seconds(duration):
     """'10m' -> 600: kubernetes.core.k8s takes seconds, kubernetes.core.helm a Go duration."""
-    match = _DURATION.match(str(duration))
-    _require(bool(match and any(match.groups())), "wait_timeout must look like 90s, 5m or 1h, got %r" % (duration,))
-    hours, minutes, seconds = (int(g or 0) for g in match.groups())
-    return hours * 3600 + minutes * 60 + seconds
+    seconds = wait_seconds(str(duration))
+    _require(seconds is not None, "wait_timeout must look like 90s, 5m or 1h, got %r" % (duration,))
+    return seconds

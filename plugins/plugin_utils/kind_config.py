@@ -3,9 +3,10 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """NodePorts across the roles, and the kind cluster that maps them to the host.
 
-Every role that creates a NodePort Service declares it in its ``tasks/node_ports.yml`` as
-``{setting, port, role, what}``, read from its own variables; the traffic role declares where the
-controller reaches the gateway (its ``traffic_base_url``) as a host port claim. From those:
+Every role that creates a NodePort Service claims it in its part of the site's plan
+(``node_ports``: ``{setting, port, what}``, read from its own variables; tasks/plan.yml); the traffic
+role claims where the controller reaches the gateway (its ``traffic_base_url``) as a host port
+(``host_ports``). From those:
 
 - :func:`node_port_problems`: each NodePort must be a valid port in the NodePort range and be used by
   one setting only (Kubernetes allocates a NodePort to one Service; the second release would fail
@@ -22,9 +23,9 @@ from __future__ import annotations
 import ipaddress
 from urllib.parse import urlsplit
 
+from ansible_collections.agentgateway.observability.plugins.plugin_utils.rules import NODE_PORT_RANGE, as_int
+
 KIND_API_VERSION = "kind.x-k8s.io/v1alpha4"
-# Kubernetes' default --service-node-port-range (kind does not change it).
-NODE_PORT_RANGE = (30000, 32767)
 
 
 class KindConfigError(ValueError):
@@ -33,13 +34,8 @@ class KindConfigError(ValueError):
 
 def _port(value, low=1, high=65535):
     """``value`` as an int port in [low, high], or None."""
-    if isinstance(value, bool):
-        return None
-    try:
-        port = int(str(value).strip())
-    except (TypeError, ValueError):
-        return None
-    return port if low <= port <= high else None
+    port = as_int(value)
+    return port if port is not None and low <= port <= high else None
 
 
 def _require_entry(entry, keys, what):

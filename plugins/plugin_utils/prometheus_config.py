@@ -28,8 +28,10 @@ from __future__ import annotations
 
 import re
 
-# Prometheus durations: 90s, 5m, 1h30m, 15d ...
-DURATION = re.compile(r"^([0-9]+(ms|s|m|h|d|w|y))+$")
+from ansible_collections.agentgateway.observability.plugins.plugin_utils.rules import (
+    is_label_value,
+    is_prometheus_duration,
+)
 
 # The Kubernetes label the agentgateway controller puts on proxy pods (controller/pkg/wellknown/
 # controller.go GatewayNameLabel, v1.4.1), as the scrape job's labelmap turns it into a target label.
@@ -40,22 +42,31 @@ GATEWAY_CONTAINER = "agentgateway"
 # How far back "normal" reaches for the guardrail block-rate spike (the last 5 minutes are left out).
 GUARDRAIL_BASELINE = "1d"
 
-DEFAULT_THRESHOLDS = {
-    "error_ratio": 0.05,
-    "backend_error_ratio": 0.10,
-    "latency_p95_seconds": 5.0,
-    "ttft_p95_seconds": 2.0,
-    "tokens_per_hour": 1000000,
-    "cost_usd_per_hour": 10.0,
-    "for": "5m",
-    "target_down_for": "2m",
-    "memory_limit_ratio": 0.9,
-    "xds_silence": "15m",
-    "mcp_error_ratio": 0.05,
-    "guardrail_block_ratio": 0.2,
-    "guardrail_block_spike_factor": 3,
-    "retry_ratio": 0.2,
-    "upstream_connect_p95_seconds": 0.5,
+# The alert thresholds: key -> (the prometheus role's variable, its rule). The values come from the
+# role's defaults/main.yml (no defaults here); the role's validator (prometheus_settings.py) and
+# alerting_rules() below check them with threshold_problems(), so the rule is written once.
+THRESHOLDS = {
+    "error_ratio": ("prometheus_alert_error_ratio", "ratio"),
+    "backend_error_ratio": ("prometheus_alert_backend_error_ratio", "ratio"),
+    "latency_p95_seconds": ("prometheus_alert_latency_p95_seconds", "positive"),
+    "ttft_p95_seconds": ("prometheus_alert_ttft_p95_seconds", "positive"),
+    "tokens_per_hour": ("prometheus_alert_tokens_per_hour", "positive"),
+    "cost_usd_per_hour": ("prometheus_alert_cost_usd_per_hour", "positive"),
+    "for": ("prometheus_alert_for", "duration"),
+    "target_down_for": ("prometheus_alert_target_down_for", "duration"),
+    "memory_limit_ratio": ("prometheus_alert_memory_limit_ratio", "ratio"),
+    "xds_silence": ("prometheus_alert_xds_silence", "duration"),
+    "mcp_error_ratio": ("prometheus_alert_mcp_error_ratio", "ratio"),
+    "guardrail_block_ratio": ("prometheus_alert_guardrail_block_ratio", "ratio"),
+    "guardrail_block_spike_factor": ("prometheus_alert_guardrail_block_spike_factor", "factor"),
+    "retry_ratio": ("prometheus_alert_retry_ratio", "positive"),
+    "upstream_connect_p95_seconds": ("prometheus_alert_upstream_connect_p95_seconds", "positive"),
+}
+_THRESHOLD_RULES = {
+    "ratio": "must be a ratio in (0, 1] (0.05 = 5 %)",
+    "positive": "must be a positive number",
+    "factor": "must be at least 1 (how many times the usual block share counts as a spike; 3 = three times)",
+    "duration": "must be a Prometheus duration such as 5m, 15m or 1h",
 }
 
 
@@ -68,9 +79,6 @@ DEFAULT_THRESHOLDS = {
 SCRAPE_PROTOCOLS = ["PrometheusProto", "OpenMetricsText1.0.0", "OpenMetricsText0.0.1", "PrometheusText1.0.0",
                     "PrometheusText0.0.4"]
 
-# A Kubernetes label value (what a label selector can name).
-_LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
-
 
 class PrometheusConfigError(ValueError):
     """Bad input for the Prometheus configuration; the message names the setting."""
@@ -81,6 +89,32 @@ def sanitize_label_name(name):
     return re.sub(r"[^a-zA-Z0-9_]", "_", name)
 
 
+def scrape_job_problems(job_name, namespaces, pod_labels, port, metrics_path):
+    """One message per setting of the gateway scrape job that cannot work, naming the variable."""
+    problems = []
+    if not isinstance(job_name, str) or not re.match(r"^[a-zA-Z_][a-zA-Z0-9_-]*$", job_name):
+        problems.append("prometheus_gateway_job_name=%s is not a valid job name: use letters, digits, _ or - "
+                        "(the default is agentgateway)." % (job_name,))
+    if not namespaces or isinstance(namespaces, str):
+        problems.append("prometheus_gateway_namespaces must list at least one namespace (the gateway's, "
+                        "agw_obs_gateway_namespace, by default).")
+    if not pod_labels or not isinstance(pod_labels, dict):
+        problems.append("prometheus_gateway_pod_labels must hold at least one pod label and the regular "
+                        "expression its value must match (by default gateway.networking.k8s.io/gateway-name: "
+                        "<the Gateway's name>).")
+    try:
+        port_ok = not isinstance(port, bool) and 1 <= int(port) <= 65535
+    except (TypeError, ValueError):
+        port_ok = False
+    if not port_ok:
+        problems.append("prometheus_gateway_metrics_port=%s must be a port number (the gateway serves its "
+                        "metrics on 15020)." % (port,))
+    if not isinstance(metrics_path, str) or not metrics_path.startswith("/"):
+        problems.append("prometheus_gateway_metrics_path=%s must be a path starting with / (the gateway's is "
+                        "/metrics)." % (metrics_path,))
+    return problems
+
+
 def gateway_scrape_job(job_name, namespaces, pod_labels, port, metrics_path="/metrics", scrape_interval=None):
     """The dedicated scrape job for gateway proxy pods.
 
@@ -88,15 +122,10 @@ def gateway_scrape_job(job_name, namespaces, pod_labels, port, metrics_path="/me
     container port ``port``, maps every pod label to a target label (so the Gateway name label
     ``gateway_networking_k8s_io_gateway_name`` exists) and adds ``namespace`` and ``pod``.
     """
-    if not re.match(r"^[a-zA-Z_][a-zA-Z0-9_-]*$", job_name or ""):
-        raise PrometheusConfigError("prometheus_gateway_job_name %r is not a valid job name" % (job_name,))
-    if not namespaces:
-        raise PrometheusConfigError("prometheus_gateway_namespaces must name at least one namespace")
-    if not pod_labels:
-        raise PrometheusConfigError("prometheus_gateway_pod_labels must hold at least one label selector")
+    problems = scrape_job_problems(job_name, namespaces, pod_labels, port, metrics_path)
+    if problems:
+        raise PrometheusConfigError(" ".join(problems))
     port = int(port)
-    if not 1 <= port <= 65535:
-        raise PrometheusConfigError("prometheus_gateway_metrics_port %r is not a port" % (port,))
     relabel = []
     for label in sorted(pod_labels):
         relabel.append(
@@ -133,7 +162,7 @@ def _literal_values(label, regex, fix="prometheus_kubernetes_pods_exclude_gatewa
     for alternative in str(regex).split("|"):
         value = alternative.replace("\\.", ".")
         # a bare dot matches any character: a pattern, not a value
-        if not value or "." in alternative.replace("\\.", "") or not _LABEL_VALUE.match(value):
+        if not value or "." in alternative.replace("\\.", "") or not is_label_value(value):
             raise PrometheusConfigError(
                 "prometheus_gateway_pod_labels[%s]=%r: to keep the chart's kubernetes-pods job off the gateway pods, "
                 "each value must be a label value, or values joined by | (a dot written \\.), not a pattern; or set "
@@ -152,10 +181,8 @@ def chart_pods_job_discovery(namespaces, pod_labels):
     differs is label i (label selectors; one entry per label, so the entries never overlap).
     The chart's relabel rules are left as they are: Helm merges this key into its job.
     """
-    if not namespaces:
-        raise PrometheusConfigError("prometheus_gateway_namespaces must name at least one namespace")
-    if not pod_labels:
-        raise PrometheusConfigError("prometheus_gateway_pod_labels must hold at least one label selector")
+    if not namespaces or not pod_labels:
+        raise PrometheusConfigError("prometheus_gateway_namespaces and prometheus_gateway_pod_labels must not be empty")
     labels = [(label, _literal_values(label, pod_labels[label])) for label in sorted(pod_labels)]
     outside = ",".join("metadata.namespace!=%s" % ns for ns in namespaces)
     discovery = [{"role": "pod", "selectors": [{"role": "pod", "field": outside}]}]
@@ -255,38 +282,43 @@ def _by(*labels, extra=()):
     return "by (%s)" % ", ".join(seen)
 
 
-def _check_thresholds(thresholds):
-    merged = dict(DEFAULT_THRESHOLDS)
-    unknown = sorted(set(thresholds or {}) - set(DEFAULT_THRESHOLDS))
-    if unknown:
-        raise PrometheusConfigError("unknown alert thresholds: %s" % ", ".join(unknown))
-    merged.update(thresholds or {})
-    for key in ("error_ratio", "backend_error_ratio", "memory_limit_ratio", "mcp_error_ratio",
-                "guardrail_block_ratio"):
-        value = _float(key, merged[key])
-        if not 0 < value <= 1:
-            raise PrometheusConfigError("alert threshold %s=%r must be a ratio in (0, 1]" % (key, merged[key]))
-    for key in ("latency_p95_seconds", "ttft_p95_seconds", "tokens_per_hour", "cost_usd_per_hour",
-                "retry_ratio", "upstream_connect_p95_seconds"):
-        if _float(key, merged[key]) <= 0:
-            raise PrometheusConfigError("alert threshold %s=%r must be positive" % (key, merged[key]))
-    if _float("guardrail_block_spike_factor", merged["guardrail_block_spike_factor"]) < 1:
-        raise PrometheusConfigError(
-            "alert threshold guardrail_block_spike_factor=%r must be at least 1 (how many times the usual"
-            " block share counts as a spike)" % (merged["guardrail_block_spike_factor"],))
-    for key in ("for", "target_down_for", "xds_silence"):
-        if not DURATION.match(str(merged[key])):
-            raise PrometheusConfigError("alert duration %s=%r must look like 5m or 1h" % (key, merged[key]))
-    return merged
-
-
-def _float(key, value):
+def _threshold_ok(rule, value):
+    if rule == "duration":
+        return is_prometheus_duration(value)
     if isinstance(value, bool):
-        raise PrometheusConfigError("alert threshold %s=%r must be a number" % (key, value))
+        return False
     try:
-        return float(value)
+        number = float(value)
     except (TypeError, ValueError):
-        raise PrometheusConfigError("alert threshold %s=%r must be a number" % (key, value))
+        return False
+    if rule == "ratio":
+        return 0 < number <= 1
+    if rule == "factor":
+        return number >= 1
+    return number > 0
+
+
+def threshold_problems(thresholds):
+    """One message per threshold of ``thresholds`` (key -> value) that breaks its rule, naming the variable."""
+    problems = []
+    for key in sorted(thresholds or {}):
+        if key not in THRESHOLDS:
+            problems.append("unknown alert threshold %s" % key)
+            continue
+        variable, rule = THRESHOLDS[key]
+        if not _threshold_ok(rule, thresholds[key]):
+            problems.append("%s=%s %s." % (variable, thresholds[key], _THRESHOLD_RULES[rule]))
+    return problems
+
+
+def _check_thresholds(thresholds):
+    missing = sorted(set(THRESHOLDS) - set(thresholds or {}))
+    if missing:
+        raise PrometheusConfigError("alert thresholds missing: %s" % ", ".join(missing))
+    problems = threshold_problems(thresholds)
+    if problems:
+        raise PrometheusConfigError(" ".join(problems))
+    return dict(thresholds)
 
 
 def _num(value):
@@ -381,7 +413,7 @@ def _p95_above(metric, by, sel, threshold):
     return "histogram_quantile(0.95,\n  sum %s (rate(%s_bucket%s[5m]))\n) > %s" % (by, metric, sel, _num(threshold))
 
 
-def alerting_rules(job, thresholds=None):
+def alerting_rules(job, thresholds):
     """GenAI alerts with configurable thresholds; each one has promtool tests (tests/functional)."""
     t = _check_thresholds(thresholds)
     sel = '{job="%s"}' % job

@@ -1,4 +1,9 @@
-"""Collection-wide conventions: docs render, argument specs mirror defaults, names are prefixed."""
+"""Collection-wide conventions: docs render, argument specs mirror defaults, names are prefixed.
+
+ansible-doc renders the docs the way a user reads them: one run for every module, one for every
+filter and one for every role (every entry point of every role in the output), instead of one run
+per plugin or entry point.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +11,55 @@ import pathlib
 import re
 import subprocess
 
-import pytest
 import yaml
 
+from ansible_collections.agentgateway.observability.plugins.modules import check_settings
+from ansible_collections.agentgateway.observability.plugins.plugin_utils.settings_checks import VALIDATORS
 from support.fixtures import REPO, VENV_BIN, ansible_env
 
 ROLES = sorted(p.name for p in (REPO / "roles").iterdir() if (p / "meta" / "argument_specs.yml").exists())
 MODULES = sorted(p.stem for p in (REPO / "plugins" / "modules").glob("*.py") if p.stem != "__init__")
 FILTER_DOCS = sorted(p.stem for p in (REPO / "plugins" / "filter").glob("*.yml"))
+FQCN = "agentgateway.observability.%s"
+
+# The entry points of each role. main: the role on its own (include_role / roles:). plan: its part
+# of the site's plan, side-effect free (agw_obs plan_site includes it for every role of the site);
+# export: what role existing_stack takes from prometheus and grafana; credentials: where Grafana's
+# admin credentials are, after the deploy; send: the traffic, after the deploy; run and summary: the
+# verification and the closing screen of site.yml; diagnose: the support bundle. The preflight entry
+# points are gone (the settings are checked by each role's plan).
+ENTRY_POINTS = {
+    "agentgateway": ["main", "plan"],
+    "agw_obs": ["main"],
+    "existing_stack": ["main", "plan"],
+    "gateway_observability": ["main", "plan"],
+    "grafana": ["main", "plan", "export", "credentials"],
+    "kind_cluster": ["main"],
+    "loki": ["main", "plan"],
+    "mock_backend": ["main", "plan"],
+    "prometheus": ["main", "plan", "export"],
+    "tempo": ["main", "plan"],
+    "traffic": ["main", "plan", "send"],
+    "verification": ["main", "plan", "run", "summary", "diagnose"],
+}
+# Modules that take no cluster or service settings, so a play's module_defaults for the action group
+# have nothing to give them.
+NOT_IN_ACTION_GROUP = ["check_settings"]
 
 
 def ansible_doc(*args):
     return subprocess.run([str(VENV_BIN / "ansible-doc")] + list(args), env=ansible_env(), capture_output=True,
-                          text=True, timeout=120, check=False)
+                          text=True, timeout=300, check=False)
+
+
+def sections(text, kind):
+    """{name: its part of the output} of a multi-plugin ansible-doc run (each part starts with '> KIND name')."""
+    parts = re.split(r"^> %s:? \**agentgateway\.observability\.(\w+)\**" % kind, text, flags=re.M)
+    return {parts[i]: parts[i + 1] for i in range(1, len(parts) - 1, 2)}
+
+
+def argument_specs(role):
+    return yaml.safe_load((REPO / "roles" / role / "meta" / "argument_specs.yml").read_text())["argument_specs"]
 
 
 def test_every_role_has_an_argument_spec():
@@ -26,31 +67,107 @@ def test_every_role_has_an_argument_spec():
     assert roles == ROLES, "roles without meta/argument_specs.yml"
 
 
-@pytest.mark.parametrize("module", MODULES)
-def test_module_docs_render(module):
-    proc = ansible_doc("-t", "module", "agentgateway.observability.%s" % module)
+def test_module_docs_render():
+    proc = ansible_doc("-t", "module", *[FQCN % m for m in MODULES])
     assert proc.returncode == 0, proc.stderr
-    for section in ("OPTIONS", "EXAMPLES", "RETURN VALUES"):
-        assert section in proc.stdout, "%s: no %s" % (module, section)
+    docs = sections(proc.stdout, "MODULE")
+    assert sorted(docs) == MODULES, (sorted(docs), proc.stderr)
+    for module, text in docs.items():
+        for section in ("OPTIONS", "EXAMPLES", "RETURN VALUES"):
+            assert section in text, "%s: no %s" % (module, section)
 
 
-@pytest.mark.parametrize("name", FILTER_DOCS)
-def test_filter_docs_render(name):
-    proc = ansible_doc("-t", "filter", "agentgateway.observability.%s" % name)
+def test_filter_docs_render():
+    proc = ansible_doc("-t", "filter", *[FQCN % f for f in FILTER_DOCS])
     assert proc.returncode == 0, proc.stderr
-    assert "EXAMPLES" in proc.stdout
+    docs = sections(proc.stdout, "FILTER")
+    assert sorted(docs) == FILTER_DOCS, (sorted(docs), proc.stderr)
+    for name, text in docs.items():
+        assert "EXAMPLES" in text, "%s: no EXAMPLES" % name
 
 
-@pytest.mark.parametrize("role", ROLES)
-def test_role_docs_render(role):
-    """Every entry point of every role (main, preflight, diagnose, ...) renders with ansible-doc."""
-    specs = yaml.safe_load((REPO / "roles" / role / "meta" / "argument_specs.yml").read_text())["argument_specs"]
-    proc = ansible_doc("-t", "role", "agentgateway.observability.%s" % role)
+def test_role_docs_render_every_entry_point():
+    """Every entry point of every role (main, plan, export, credentials, send, run, summary, diagnose) renders."""
+    proc = ansible_doc("-t", "role", *[FQCN % r for r in ROLES])
     assert proc.returncode == 0, proc.stderr
-    for entry in specs:
-        assert re.search(r"ENTRY POINT: \W*%s\b" % re.escape(entry), proc.stdout), (entry, proc.stdout[:500])
-        one = ansible_doc("-t", "role", "-e", entry, "agentgateway.observability.%s" % role)
-        assert one.returncode == 0 and "ENTRY POINT" in one.stdout, (entry, one.stderr)
+    docs = sections(proc.stdout, "ROLE")
+    assert sorted(docs) == ROLES, (sorted(docs), proc.stderr)
+    for role, text in docs.items():
+        listed = re.findall(r"^ENTRY POINT: \**(\w+)\** - \S", text, flags=re.M)
+        assert sorted(listed) == sorted(argument_specs(role)), (role, listed)
+
+
+def test_the_entry_points_are_the_documented_ones_and_each_has_its_tasks():
+    assert {role: sorted(argument_specs(role)) for role in ROLES} == {
+        role: sorted(entries) for role, entries in ENTRY_POINTS.items()}
+    for role, entries in ENTRY_POINTS.items():
+        for entry in entries:
+            # agw_obs's main validates the shared settings when a role depends on it; it has no tasks
+            if (role, entry) != ("agw_obs", "main"):
+                assert (REPO / "roles" / role / "tasks" / ("%s.yml" % entry)).is_file(), (role, entry)
+    # agw_obs plan_site plans every role of the site (either stack mode) through its plan entry point
+    site_roles = ["prometheus", "tempo", "loki", "grafana", "existing_stack", "agentgateway", "gateway_observability",
+                  "mock_backend", "traffic", "verification"]
+    assert [r for r in site_roles if "plan" not in ENTRY_POINTS[r]] == []
+
+
+def included_roles(value):
+    """(role, tasks_from) of every include_role / import_role in a parsed task file or playbook."""
+    found = []
+    if isinstance(value, dict):
+        for key in ("include_role", "import_role", "ansible.builtin.include_role", "ansible.builtin.import_role"):
+            args = value.get(key)
+            if isinstance(args, dict) and args.get("tasks_from"):
+                found.append((str(args["name"]).rsplit(".", 1)[-1], args["tasks_from"]))
+        for item in value.values():
+            found += included_roles(item)
+    elif isinstance(value, list):
+        for item in value:
+            found += included_roles(item)
+    return found
+
+
+def test_every_entry_point_the_playbooks_and_roles_include_is_documented():
+    """include_role with tasks_from validates against that entry point's spec: each one must exist.
+
+    Role agw_obs's task files (plan_site, add_part, deploy) are the collection's internal path, run
+    with the shared settings its main entry point validates.
+    """
+    files = sorted((REPO / "playbooks").glob("*.yml")) + sorted((REPO / "roles").glob("*/tasks/*.yml"))
+    includes = set()
+    for path in files:
+        includes.update(included_roles(yaml.safe_load(path.read_text(encoding="utf-8"))))
+    assert ("verification", "run") in includes and ("traffic", "send") in includes
+    undocumented = sorted((role, entry) for role, entry in includes
+                          if role != "agw_obs" and "{{" not in role and entry not in ENTRY_POINTS.get(role, []))
+    assert undocumented == []
+
+
+def settings_checks_called(value):
+    """(role, entry point) of every check_settings task in a parsed task file or playbook."""
+    found = []
+    if isinstance(value, dict):
+        for key in ("agentgateway.observability.check_settings", "check_settings"):
+            args = value.get(key)
+            if isinstance(args, dict):
+                found.append((args["role"], args.get("entry_point", "plan")))
+        for item in value.values():
+            found += settings_checks_called(item)
+    elif isinstance(value, list):
+        for item in value:
+            found += settings_checks_called(item)
+    return found
+
+
+def test_check_settings_takes_every_role_and_each_call_has_its_validator():
+    options = yaml.safe_load(check_settings.DOCUMENTATION)["options"]
+    assert sorted(options["role"]["choices"]) == ROLES
+    assert sorted(options["entry_point"]["choices"]) == sorted({entry for _role, entry in VALIDATORS})
+    calls = set()
+    for path in sorted((REPO / "playbooks").glob("*.yml")) + sorted((REPO / "roles").glob("*/tasks/*.yml")):
+        calls.update(settings_checks_called(yaml.safe_load(path.read_text(encoding="utf-8"))))
+    assert ("verification", "diagnose") in calls and ("prometheus", "export") in calls
+    assert sorted(calls - set(VALIDATORS)) == []
 
 
 def variables_doc(*args):
@@ -74,41 +191,41 @@ def test_a_stale_variable_reference_is_named(tmp_path):
     assert "traffic.md" in proc.stderr and "gone_role.md" in proc.stderr and "make docs" in proc.stderr
 
 
+def defaults_of(role):
+    defaults_file = REPO / "roles" / role / "defaults" / "main.yml"
+    return (yaml.safe_load(defaults_file.read_text()) if defaults_file.exists() else {}) or {}
+
+
 def test_the_variable_reference_documents_every_variable_with_its_default():
     for role in ROLES:
         page = (REPO / "docs" / "variables" / ("%s.md" % role)).read_text()
-        defaults_file = REPO / "roles" / role / "defaults" / "main.yml"
-        defaults = yaml.safe_load(defaults_file.read_text()) if defaults_file.exists() else {}
-        for name in defaults or {}:
+        for name in defaults_of(role):
             assert "| `%s` |" % name in page, "%s: %s missing from docs/variables/%s.md" % (role, name, role)
 
 
-@pytest.mark.parametrize("role", ROLES)
-def test_argument_spec_mirrors_defaults_key_for_key(role):
-    path = REPO / "roles" / role
-    defaults_file = path / "defaults" / "main.yml"
-    defaults = yaml.safe_load(defaults_file.read_text()) if defaults_file.exists() else {}
-    specs = yaml.safe_load((path / "meta" / "argument_specs.yml").read_text())["argument_specs"]
-    options = specs["main"].get("options") or {}
-    assert sorted(options) == sorted(defaults or {}), "argument_specs.main and defaults/main.yml differ"
-    for name, value in (defaults or {}).items():
-        assert "default" in options[name], "%s: no default in the spec" % name
-        assert options[name]["default"] == value, "%s: spec default %r != defaults %r" % (
-            name, options[name]["default"], value)
-        assert options[name].get("description"), "%s: no description" % name
-    for entry, spec in specs.items():
-        if entry != "main" and spec.get("options") is not None:
-            assert spec["options"] == options, "entry point %s drifts from main" % entry
+def test_argument_specs_mirror_the_defaults_key_for_key():
+    for role in ROLES:
+        defaults = defaults_of(role)
+        specs = argument_specs(role)
+        options = specs["main"].get("options") or {}
+        assert sorted(options) == sorted(defaults), "%s: argument_specs.main and defaults/main.yml differ" % role
+        for name, value in defaults.items():
+            assert "default" in options[name], "%s: no default in the spec" % name
+            assert options[name]["default"] == value, "%s: spec default %r != defaults %r" % (
+                name, options[name]["default"], value)
+            assert options[name].get("description"), "%s: no description" % name
+        for entry, spec in specs.items():
+            if entry != "main" and spec.get("options") is not None:
+                assert spec["options"] == options, "%s: entry point %s drifts from main" % (role, entry)
 
 
-@pytest.mark.parametrize("role", ROLES)
-def test_role_variables_carry_the_role_prefix(role):
-    defaults_file = REPO / "roles" / role / "defaults" / "main.yml"
-    defaults = yaml.safe_load(defaults_file.read_text()) if defaults_file.exists() else {}
-    prefix = role + "_"  # the shared role is agw_obs, so its settings are agw_obs_*
-    assert [k for k in defaults or {} if not k.startswith(prefix)] == []
+def test_role_variables_carry_the_role_prefix():
+    for role in ROLES:
+        prefix = role + "_"  # the shared role is agw_obs, so its settings are agw_obs_*
+        assert [k for k in defaults_of(role) if not k.startswith(prefix)] == [], role
 
 
-def test_action_group_lists_every_module():
+def test_action_group_lists_every_module_with_cluster_or_service_settings():
     runtime = yaml.safe_load(pathlib.Path(REPO, "meta", "runtime.yml").read_text())
-    assert sorted(runtime["action_groups"]["observability"]) == MODULES
+    assert sorted(runtime["action_groups"]["observability"]) == sorted(set(MODULES) - set(NOT_IN_ACTION_GROUP))
+    assert set(NOT_IN_ACTION_GROUP) <= set(MODULES)

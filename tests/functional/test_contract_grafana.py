@@ -74,7 +74,17 @@ def test_session_login_sends_the_cookie_instead_of_basic_auth(grafana, capsys):
 
 
 def test_wrong_credentials(grafana, capsys):
-    basic = by_id(run(grafana, capsys, password="wrong", datasources=["prometheus"]))
+    # an _info module: it reports the failure by default (fail_on_error=false), and fails the task when asked
+    args = {"service": {"url": grafana.url}, "username": "admin", "password": "wrong", "datasources": ["prometheus"],
+            "deadline": 10}
+    reported = run_module(grafana_info, args, capsys)
+    assert not reported.get("failed") and reported["passed"] is False
+    failed = run_module(grafana_info, dict(args, fail_on_error=True), capsys)
+    assert failed["failed"]
+    assert failed["msg"].startswith("1 Grafana check(s) failed: grafana.datasources (unauthorized)"), failed["msg"]
+    causes = [{i: c["cause"] for i, c in by_id(r).items()} for r in (reported, failed)]
+    assert causes[0] == causes[1], "the same checks either way"
+    basic = by_id(reported)
     assert basic["grafana.health"]["status"] == "passed", "health needs no credentials"
     failed = basic["grafana.datasources"]
     assert failed["cause"] == "unauthorized" and failed["attempts"] == 1, "a 401 is not retried"
@@ -90,18 +100,18 @@ def test_unhealthy_and_missing_datasources_missing_dashboard_and_panel(grafana, 
     dead = {"uid": "loki", "name": "Loki", "type": "loki", "url": "http://127.0.0.1:%d" % free_port()}
     grafana.datasources.append(dead)
     try:
-        checks = by_id(run(grafana, capsys, deadline=3, datasources=["prometheus", "zipkin"],
+        checks = by_id(run(grafana, capsys, deadline=1, datasources=["prometheus", "zipkin"],
                            dashboards=["no-such-dashboard"],
                            panel={"dashboard_uid": OVERVIEW, "panel_title": "No such panel"}))
     finally:
         grafana.datasources.remove(dead)
     assert checks["grafana.datasources"]["cause"] == "datasource_missing" and "zipkin" in checks[
         "grafana.datasources"]["saw"]
-    checks = by_id(run(grafana, capsys, deadline=3, datasources=[], dashboards=["no-such-dashboard"],
+    checks = by_id(run(grafana, capsys, deadline=1, datasources=[], dashboards=["no-such-dashboard"],
                        panel={"dashboard_uid": OVERVIEW, "panel_title": "No such panel"}))
     grafana.datasources.append(dead)
     try:
-        health = by_id(run(grafana, capsys, deadline=3))["grafana.datasource.loki"]
+        health = by_id(run(grafana, capsys, deadline=1))["grafana.datasource.loki"]
     finally:
         grafana.datasources.remove(dead)
     assert health["cause"] == "datasource_unhealthy" and "Connection refused" in health["saw"]
@@ -111,14 +121,15 @@ def test_unhealthy_and_missing_datasources_missing_dashboard_and_panel(grafana, 
 
 
 def test_a_panel_without_data(grafana, capsys):
-    checks = by_id(run(grafana, capsys, deadline=2, datasource_health=False,
+    checks = by_id(run(grafana, capsys, deadline=1, datasource_health=False,
                        panel={"dashboard_uid": "agentgateway-cost", "panel_title": "Spend rate (USD/h)"}))
     assert checks["grafana.panel"]["cause"] == "no_data" and "0 value(s)" in checks["grafana.panel"]["saw"]
 
 
 def test_no_authorization_header_through_the_api_server_proxy(capsys, tmp_path):
     kubeconfig = tmp_path / "kc.json"
-    kubeconfig.write_text('{"current-context": "c", "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u"}}],'
+    kubeconfig.write_text('{"current-context": "c",'
+                          ' "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u"}}],'
                           ' "clusters": [{"name": "k", "cluster": {"server": "https://127.0.0.1:1"}}],'
                           ' "users": [{"name": "u", "user": {"token": "t"}}]}')
     result = run_module(grafana_info, {"access": "proxy", "kubeconfig": str(kubeconfig), "login": "basic",

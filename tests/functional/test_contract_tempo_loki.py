@@ -49,8 +49,9 @@ def test_trace_by_id_with_genai_attributes(tempo, capsys, api_version):
 
 
 def test_missing_attribute_and_missing_trace(tempo, capsys):
-    checks = by_id(tempo_run(tempo, capsys, deadline=1, traces=[{"id": OTHER, "attributes": {"gen_ai.request.model": "*"}}]))
-    checks.update(by_id(tempo_run(tempo, capsys, deadline=2, traces=[{"id": "ab" * 16}])))
+    checks = by_id(tempo_run(tempo, capsys, deadline=1,
+                             traces=[{"id": OTHER, "attributes": {"gen_ai.request.model": "*"}}]))
+    checks.update(by_id(tempo_run(tempo, capsys, deadline=1, traces=[{"id": "ab" * 16}])))
     missing = checks["tempo.trace.%s" % OTHER]
     assert missing["cause"] == "attribute_missing" and "gen_ai.request.model=* (span has None)" in missing["saw"]
     absent = checks["tempo.trace.%s" % ("ab" * 16)]
@@ -80,7 +81,7 @@ def loki():
 
 
 def test_log_lines_by_trace_id_and_tenant(loki, capsys):
-    result = run_module(loki_query, {"service": {"url": loki.url}, "tenant": "team-a", "deadline": 3, "backoff": 0.2,
+    result = run_module(loki_query, {"service": {"url": loki.url}, "tenant": "team-a", "deadline": 1, "backoff": 0.2,
                                      "fail_on_error": False, "queries": [
                                          {"id": "hit", "query": '{service_name=~".+"} | trace_id="%s"' % TRACE},
                                          {"id": "line", "query": '{service_name="agentgateway-proxy"} |= "gpt-4"'},

@@ -1,12 +1,12 @@
-"""`make demo` on a machine without a container engine (or kind): it stops within a second, before
-`make setup` does anything, says what is missing and points to `make render` and the apiserver scenario."""
+"""`make demo` on a machine without a container engine (or kind): it stops at once, before `make setup`
+does anything (no "setup:" line, no tools folder), says what is missing and points to `make render` and
+the apiserver scenario."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import subprocess
-import time
 
 import pytest
 
@@ -23,23 +23,15 @@ def engine_answers():
 
 
 def make_demo(path, tmp_path):
-    """Three runs of `make demo` with this PATH; the last result and every duration."""
+    """`make demo` with this PATH."""
     env = dict(os.environ, PATH=path, AGW_OBS_TOOLS_DIR=str(tmp_path / "no-tools"), MAKEFLAGS="")
-    durations = []
-    for _attempt in range(3):
-        start = time.monotonic()
-        proc = subprocess.run(["make", "--no-print-directory", "demo"], cwd=REPO, env=env, capture_output=True,
-                              text=True, timeout=120, check=False)
-        durations.append(time.monotonic() - start)
-    return proc, durations
+    return subprocess.run(["make", "--no-print-directory", "demo"], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=120, check=False)
 
 
-def assert_stopped_at_once(proc, durations, tmp_path):
+def assert_stopped_at_once(proc, tmp_path):
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0, out
-    # The fastest of three runs is under a second; no run does anything slow (a busy machine may
-    # delay one process start, so one run is not the measure).
-    assert min(durations) < 1.0 and max(durations) < 5.0, durations
     assert "make demo: cannot run here." in out
     assert "make render DIR=" in out and "molecule test -s apiserver" in out
     # setup never started: it prints "setup: ..." and would create the tools folder
@@ -50,8 +42,8 @@ def assert_stopped_at_once(proc, durations, tmp_path):
 
 def test_without_docker_podman_or_kind(tmp_path):
     path = programs_dir(tmp_path / "bin", without=("docker", "podman", "nerdctl", "kind", "go"))
-    proc, durations = make_demo(path, tmp_path)
-    out = assert_stopped_at_once(proc, durations, tmp_path)
+    proc = make_demo(path, tmp_path)
+    out = assert_stopped_at_once(proc, tmp_path)
     assert "No container engine: neither docker nor podman is installed." in out
     assert "kind is missing" in out and "go install sigs.k8s.io/kind@v0.32.0" in out
 
@@ -65,8 +57,8 @@ def test_with_a_docker_whose_daemon_does_not_answer(tmp_path):
     # docker CLI present, no daemon; kind absent but Go present (make setup would build kind)
     go = shutil.which("go")
     path = programs_dir(tmp_path / "bin", extra=[docker] + ([go] if go else []))
-    proc, durations = make_demo(path, tmp_path)
-    out = assert_stopped_at_once(proc, durations, tmp_path)
+    proc = make_demo(path, tmp_path)
+    out = assert_stopped_at_once(proc, tmp_path)
     assert "docker is installed but does not answer (Cannot connect to the Docker daemon" in out
     if shutil.which("go"):
         assert "kind is missing" not in out

@@ -1,5 +1,9 @@
 """playbooks/diagnose.yml against a real kube-apiserver v1.36.1 with a real Helm release, secrets planted.
 
+The control plane is the session's (support.session): the monitoring and gateway namespaces are
+this module's own, and the agentgateway CRDs are created only where missing (other modules may
+have them already).
+
 The control plane has no nodes: the pods stay Pending, so the bundle must say that they have no
 logs and go on; a pod bound to a node without a kubelet makes the log read fail, which the bundle
 records. A minimal chart written here is installed with the real helm 3 binary. Secrets are
@@ -22,7 +26,6 @@ from support.fixtures import REPO, run_playbook
 from support.tools import tool
 
 pytestmark = pytest.mark.services
-GW_NS, MON_NS = "agentgateway-system", "monitoring"
 PLANTED = {
     "secret_data": "PLANTED-secret-data-0001",
     "raw_config_header": "PLANTED-rawconfig-key-0002",
@@ -48,42 +51,48 @@ def chart(directory):
 
 
 @pytest.fixture(scope="module")
-def planted_cluster(verification_cluster, tmp_path_factory, schemas_dir):
+def namespaces(module_namespace):
+    """(gateway namespace, monitoring namespace), this module's own."""
+    return module_namespace + "-gateway", module_namespace
+
+
+@pytest.fixture(scope="module")
+def planted_cluster(verification_cluster, namespaces, tmp_path_factory, schemas_dir):
     c = verification_cluster
-    for ns in (GW_NS, MON_NS):
+    gw_ns, mon_ns = namespaces
+    for ns in (gw_ns, mon_ns):
         c.namespace(ns)
-    for name in ("agentgateway.dev_agentgatewayparameters.yaml", "agentgateway.dev_agentgatewaypolicies.yaml"):
-        crd = yaml.safe_load((schemas_dir / "agentgateway" / name).read_text())
-        c.apply(crd)
-        c.wait_crd(crd["metadata"]["name"])
-    c.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "mock-openai-auth", "namespace": GW_NS},
+    c.crds(schemas_dir / "agentgateway" / name
+           for name in ("agentgateway.dev_agentgatewayparameters.yaml", "agentgateway.dev_agentgatewaypolicies.yaml"))
+    c.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "mock-openai-auth", "namespace": gw_ns},
              "stringData": {"Authorization": "Bearer " + PLANTED["secret_data"]}})
     c.apply({"apiVersion": "agentgateway.dev/v1alpha1", "kind": "AgentgatewayParameters",
-             "metadata": {"name": "agentgateway-proxy-observability", "namespace": GW_NS},
+             "metadata": {"name": "agentgateway-proxy-observability", "namespace": gw_ns},
              "spec": {"rawConfig": {"config": {"statsAddr": "0.0.0.0:15020",
                                                "tracing": {"otlpEndpoint": "http://tempo.monitoring:4317",
                                                            "headers": {"x-api-key": PLANTED["raw_config_header"]}}}},
                       "env": [{"name": "OTEL_EXPORTER_OTLP_HEADERS",
                                "value": "authorization=Bearer %s" % PLANTED["env_header_token"]}]}})
     c.apply({"apiVersion": "agentgateway.dev/v1alpha1", "kind": "AgentgatewayPolicy",
-             "metadata": {"name": "agentgateway-proxy-telemetry", "namespace": GW_NS},
+             "metadata": {"name": "agentgateway-proxy-telemetry", "namespace": gw_ns},
              "spec": {"targetRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway",
                                       "name": "agentgateway-proxy"}],
                       "frontend": {"accessLog": {"attributes": {"add": [{"name": "llm.request_model",
                                                                          "expression": "llm.requestModel"}]}}}}})
     labels = {"app.kubernetes.io/name": "agentgateway-proxy"}
-    c.apply({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "agentgateway-proxy", "namespace": GW_NS},
+    c.apply({"apiVersion": "apps/v1", "kind": "Deployment",
+             "metadata": {"name": "agentgateway-proxy", "namespace": gw_ns},
              "spec": {"replicas": 1, "selector": {"matchLabels": labels}, "template": {
                  "metadata": {"labels": labels},
                  "spec": {"containers": [{"name": "agentgateway", "image": "cr.agentgateway.dev/agentgateway:v1.4.1",
                                           "env": [{"name": "DB_PASSWORD", "value": PLANTED["env_password"]},
                                                   {"name": "LOG_LEVEL", "value": "info"}]}]}}}})
     # bound to a node without a kubelet: the API server cannot fetch its logs
-    c.apply({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "on-a-ghost-node", "namespace": MON_NS},
+    c.apply({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "on-a-ghost-node", "namespace": mon_ns},
              "spec": {"nodeName": "ghost-node", "containers": [{"name": "c", "image": "example.invalid/none:1"}]}})
-    c.wait_for(lambda: c.core.list_namespaced_pod(GW_NS).items, "the proxy's pod (Pending)")
+    c.wait_for(lambda: c.core.list_namespaced_pod(gw_ns).items, "the proxy's pod (Pending)")
     env = dict(os.environ, KUBECONFIG=c.kubeconfig)
-    subprocess.run([tool("helm"), "install", "grafana", chart(tmp_path_factory.mktemp("chart")), "-n", MON_NS,
+    subprocess.run([tool("helm"), "install", "grafana", chart(tmp_path_factory.mktemp("chart")), "-n", mon_ns,
                     "--set", "adminPassword=%s" % PLANTED["helm_value"], "--wait=false"], env=env, check=True,
                    capture_output=True, text=True, timeout=120)
     return c
@@ -99,7 +108,8 @@ def bundle_texts(folder, tarball):
     return texts
 
 
-def test_the_support_bundle(planted_cluster, tmp_path, monkeypatch):
+def test_the_support_bundle(planted_cluster, namespaces, tmp_path, monkeypatch):
+    gateway_ns, monitoring_ns = namespaces
     monkeypatch.setenv("PATH", "%s%s%s" % (os.path.dirname(tool("helm")), os.pathsep, os.environ["PATH"]))
     password_file = tmp_path / "grafana-admin-password"
     password_file.write_text(PLANTED["grafana_file"] + "\n")
@@ -108,6 +118,10 @@ def test_the_support_bundle(planted_cluster, tmp_path, monkeypatch):
     (report / "verification.md").write_text("tried: POST /v1 [Authorization: Bearer %s]\n" % PLANTED["report_token"])
     proc = run_playbook(REPO / "playbooks" / "diagnose.yml", {
         "agw_obs_kubeconfig": planted_cluster.kubeconfig, "verification_diagnose_dir": str(tmp_path / "support"),
+        "agw_obs_monitoring_namespace": monitoring_ns, "agw_obs_gateway_namespace": gateway_ns,
+        # the release installed here and one that is not (the default list has four more not installed)
+        "verification_diagnose_releases": [{"name": "grafana", "namespace": monitoring_ns},
+                                           {"name": "prometheus", "namespace": monitoring_ns}],
         "verification_grafana_password_file": str(password_file), "verification_report_dir": str(report)})
     folders = [p for p in (tmp_path / "support").iterdir() if p.is_dir()]
     assert len(folders) == 1
@@ -122,15 +136,15 @@ def test_the_support_bundle(planted_cluster, tmp_path, monkeypatch):
 
     assert {"pods.txt", "pods.yaml", "events.yaml", "helm-releases.yaml", "gateway-telemetry.yaml",
             "failing-pods.yaml", "README.txt", "files/report/verification.md"} <= set(texts)
-    proxy_logs = [p for p in texts if p.startswith("logs/agentgateway-system/agentgateway-proxy-")]
+    proxy_logs = [p for p in texts if p.startswith("logs/%s/agentgateway-proxy-" % gateway_ns)]
     assert proxy_logs and "not scheduled to a node, so no kubelet has run it" in texts[proxy_logs[0]]
-    ghost = texts["logs/monitoring/on-a-ghost-node.log"]
+    ghost = texts["logs/%s/on-a-ghost-node.log" % monitoring_ns]
     assert "logs could not be read" in ghost and "ghost-node" in ghost
     assert "Pending" in texts["pods.txt"] and "ghost-node" in texts["pods.txt"]
     helm = yaml.safe_load(texts["helm-releases.yaml"])
-    grafana = [r for r in helm if r["read"] == "monitoring/grafana"][0]["release"]
+    grafana = [r for r in helm if r["read"] == "%s/grafana" % monitoring_ns][0]["release"]
     assert grafana["status"] == "deployed" and grafana["chart"] == "grafana-0.0.1-test"
-    assert [r for r in helm if r["read"] == "monitoring/prometheus"][0]["release"] == "not installed"
+    assert [r for r in helm if r["read"] == "%s/prometheus" % monitoring_ns][0]["release"] == "not installed"
     telemetry = texts["gateway-telemetry.yaml"]
     assert "0.0.0.0:15020" in telemetry and "tempo.monitoring:4317" in telemetry, "what is not secret stays"
     assert "llm.requestModel" in telemetry and "LOG_LEVEL" in telemetry and "<redacted>" in telemetry

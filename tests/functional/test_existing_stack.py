@@ -8,7 +8,11 @@
   generatePodMonitorConfig at v0.93.0, written out in ``operator_scrape_config`` below), keeps the
   gateway pod and drops the others on the real Prometheus 3.14, with static targets that carry the
   pods' meta labels. The operator itself does not run here.
-- Preflight refuses a half-described stack before anything is written.
+- verify.yml with agw_obs_access=url passes against such a Prometheus (ansible-playbook, for real).
+
+The files are the session's site render for the existing stack (support.session, read-only). A
+half-described stack is refused by the roles' settings checks and builders:
+tests/unit/plugins/plugin_utils/test_settings.py and test_plan_checks.py.
 """
 
 from __future__ import annotations
@@ -22,35 +26,26 @@ import sys
 import pytest
 import yaml
 
+from support.contract import ContractGrafana, ContractLoki, ContractTempo, GatewayStandIn
 from support.exposition import GatewayMetricsTarget, answer_v141
-from support.fixtures import (REPO, assert_rejected_before_writing, load_rendered, render_playbook, render_site,
-                              run_playbook, snapshot)
+from support.fixtures import REPO, load_rendered, render_playbook, run_playbook, snapshot
 from support.prometheus import PrometheusServer
 from support.schemas import crd_errors
-from support.stack import LocalStack
+from support.session import EXISTING
+from support.stack import BACKEND_KEY, GRAFANA_PASSWORD, PRICES, LocalStack, dashboards
 
 HERE = pathlib.Path(__file__).parent
 RULES_TESTS = sorted((HERE / "promtool").glob("*_test.yml"))
 KUBERNETES_VALIDATE = str(pathlib.Path(sys.executable).parent / "kubernetes-validate")
 
-EXISTING = {
-    "agw_obs_stack_mode": "existing",
-    "agw_obs_traces_url": "http://otel-collector.observability.svc.cluster.local:4317",
-    "agw_obs_loki_enabled": True,
-    "agw_obs_logs_url": "http://loki-gateway.logging.svc:80/otlp/v1/logs",
-    "existing_stack_prometheus_labels": {"release": "kps"},
-    "existing_stack_tempo_datasource_url": "http://tempo.observability.svc.cluster.local:3200",
-    "existing_stack_loki_datasource_url": "http://loki-gateway.logging.svc:80",
-}
 PODMONITOR = "manifests/monitoring/PodMonitor-agentgateway-proxy.yaml"
 RULE = "manifests/monitoring/PrometheusRule-agentgateway-proxy-rules.yaml"
 
 
 @pytest.fixture(scope="module")
-def existing_render(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("existing")
-    render_site(directory, EXISTING)
-    return directory
+def existing_render(site_render):
+    """site.yml rendered with agw_obs_stack_mode=existing (support.session.EXISTING), read-only."""
+    return site_render("existing")
 
 
 def test_nothing_of_our_stack_is_installed(existing_render):
@@ -123,8 +118,9 @@ def test_the_rules_are_byte_for_byte_the_install_modes(existing_render, promethe
     assert _dump(groups) == _dump(install_mode_groups(prometheus_values))
 
 
-def run_promtool_on_groups(promtool, groups, directory):
-    """promtool check + the project's unit tests, on rule files cut from the PrometheusRule's groups."""
+def run_promtool_on_groups(promtool, groups, directory, check_rules=True):
+    """promtool check (unless not ``check_rules``) + the project's unit tests, on rule files cut from the
+    PrometheusRule's groups."""
     directory = pathlib.Path(directory)
     alerting = [g for g in groups if any("alert" in r for r in g["rules"])]
     recording = [g for g in groups if g not in alerting]
@@ -133,7 +129,7 @@ def run_promtool_on_groups(promtool, groups, directory):
     for path in RULES_TESTS:
         shutil.copy(path, directory / path.name)
     check = subprocess.run([promtool, "check", "rules", "alerting_rules.yml", "recording_rules.yml"], cwd=directory,
-                           capture_output=True, text=True, timeout=120, check=False)
+                           capture_output=True, text=True, timeout=120, check=False) if check_rules else None
     test = subprocess.run([promtool, "test", "rules"] + [p.name for p in RULES_TESTS], cwd=directory,
                           capture_output=True, text=True, timeout=120, check=False)
     return check, test
@@ -150,7 +146,7 @@ def test_a_broken_alert_in_the_prometheusrule_fails_the_unit_tests(existing_rend
     groups = load_rendered(existing_render, RULE)["spec"]["groups"]
     rule = next(r for g in groups for r in g["rules"] if r.get("alert") == "AgentgatewayHighErrorRatio")
     rule["expr"] = rule["expr"].replace("agentgateway_requests_total{", "agentgateway_requests_totl{")
-    _check, test = run_promtool_on_groups(promtool, groups, tmp_path)
+    _check, test = run_promtool_on_groups(promtool, groups, tmp_path, check_rules=False)
     assert test.returncode != 0
     assert "AgentgatewayHighErrorRatio" in test.stdout + test.stderr
 
@@ -251,30 +247,56 @@ def test_the_podmonitor_keeps_the_gateway_pod_and_drops_the_others(existing_rend
 
 # ---- verification through agw_obs_access=url --------------------------------------------------------
 
-def test_verification_passes_in_existing_mode_against_the_users_urls(
-        existing_render, prometheus_binary, mock_render, prometheus_values, tmp_path):
+class OperatorStack(LocalStack):
+    """The local stack of support.stack around the session's WireMock (support.wiremock, the rendered
+    mappings), with the user's Prometheus: it scrapes the gateway stand-in the way the operator
+    translates the PodMonitor and loads the PrometheusRule's groups; Grafana's datasources point at it."""
+
+    def __init__(self, prometheus_binary, workdir, render_dir, wiremock):  # pylint: disable=super-init-not-called
+        self.workdir = pathlib.Path(workdir)
+        self.started = []  # stopped by stop(); the session's WireMock is not ours to stop
+        self.wiremock = wiremock
+        try:
+            self.tempo = ContractTempo()
+            self.started.append(self.tempo)
+            self.loki = ContractLoki()
+            self.started.append(self.loki)
+            self.gateway = GatewayStandIn(wiremock.url, BACKEND_KEY, self.tempo, self.loki, PRICES)
+            self.started.append(self.gateway)
+            scrape = operator_scrape_config(load_rendered(render_dir, PODMONITOR))
+            del scrape["kubernetes_sd_configs"]
+            scrape["scrape_interval"] = "1s"
+            scrape["static_configs"] = [{"targets": [self.gateway.metrics_address],
+                                         "labels": pod_meta("agentgateway-proxy-6f7d9c-x2x7q")}]
+            self.prometheus = PrometheusServer(prometheus_binary, self.workdir / "operator-prometheus", {
+                "global": {"scrape_interval": "1s", "evaluation_interval": "1s"}, "scrape_configs": [scrape],
+            }, rule_files={"rules.yml": {"groups": load_rendered(render_dir, RULE)["spec"]["groups"]}})
+            self.started.append(self.prometheus)
+            self.grafana = ContractGrafana(GRAFANA_PASSWORD, [
+                {"uid": "prometheus", "name": "Prometheus", "type": "prometheus", "url": self.prometheus.url},
+                {"uid": "tempo", "name": "Tempo", "type": "tempo", "url": self.tempo.url},
+                {"uid": "loki", "name": "Loki", "type": "loki", "url": self.loki.url}], dashboards())
+            self.started.append(self.grafana)
+        except Exception:
+            self.stop()
+            raise
+
+
+def test_verification_passes_in_existing_mode_against_the_users_urls(existing_render, prometheus_binary, mock_wiremock,
+                                                                     tmp_path):
     """verify.yml with agw_obs_access=url, against a Prometheus that scrapes the gateway stand-in the way
     the operator translates the PodMonitor and loads the PrometheusRule's groups (the other services are
-    the local stack's: WireMock, and the Tempo, Loki and Grafana contract servers)."""
-    stack = LocalStack(prometheus_binary, tmp_path / "stack", mock_render, prometheus_values)
+    the local stack's: WireMock with the rendered mappings, and the Tempo, Loki and Grafana contract
+    servers, Grafana's Prometheus datasource on that Prometheus)."""
+    stack = OperatorStack(prometheus_binary, tmp_path / "stack", existing_render, mock_wiremock)
     try:
-        job = operator_scrape_config(load_rendered(existing_render, PODMONITOR))
-        del job["kubernetes_sd_configs"]
-        job["scrape_interval"] = "1s"
-        job["static_configs"] = [{"targets": [stack.gateway.metrics_address],
-                                  "labels": pod_meta("agentgateway-proxy-6f7d9c-x2x7q")}]
-        server = PrometheusServer(prometheus_binary, tmp_path / "operator-prometheus", {
-            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"}, "scrape_configs": [job],
-        }, rule_files={"rules.yml": {"groups": load_rendered(existing_render, RULE)["spec"]["groups"]}})
-        stack.started.append(server)
-        stack.prometheus = server
         proc = render_playbook(REPO / "playbooks" / "verify.yml", tmp_path / "render", {
             "agw_obs_stack_mode": "existing",
             "agw_obs_access": "url",
             "agw_obs_loki_enabled": True,
             "agw_obs_logs_url": EXISTING["agw_obs_logs_url"],
             "agw_obs_service_urls": stack.service_urls(),
-            "verification_grafana_password": "contract-admin-password",
+            "verification_grafana_password": GRAFANA_PASSWORD,
             "verification_report_dir": str(tmp_path / "report"),
             "verification_deadline": 45,
             "verification_timeout": 5,
@@ -295,19 +317,3 @@ def test_verification_says_why_it_skips_with_nodeport_access(tmp_path):
     assert "Verification skipped: agw_obs_stack_mode=existing" in proc.stdout, proc.stdout[-3000:]
     assert "agw_obs_access=url" in proc.stdout
     assert not (tmp_path / "report").exists()
-
-
-# ---- preflight -----------------------------------------------------------------------------------
-
-@pytest.mark.parametrize("extra_vars, names", [
-    ({"agw_obs_traces_url": ""}, ["agw_obs_traces_url", "gateway_observability_tracing_enabled"]),
-    ({"agw_obs_logs_url": ""}, ["agw_obs_logs_url", "agw_obs_loki_enabled"]),
-    ({"agw_obs_traces_url": "http://tempo.example.com:4317"}, ["agw_obs_traces_url", "in-cluster Service"]),
-    ({"existing_stack_prometheus_labels": {"release": "not a label"}}, ["existing_stack_prometheus_labels"]),
-    ({"prometheus_gateway_pod_labels": {"gateway.networking.k8s.io/gateway-name": "agentgateway-.*"}},
-     ["prometheus_gateway_pod_labels", "PodMonitor"]),
-    ({"prometheus_alert_error_ratio": 2}, ["prometheus_alert_error_ratio"]),
-])
-def test_a_half_described_stack_is_refused_before_anything_is_written(tmp_path, extra_vars, names):
-    proc = render_site(tmp_path / "out", dict(EXISTING, **extra_vars), check=False)
-    assert_rejected_before_writing(proc, tmp_path / "out", *names)

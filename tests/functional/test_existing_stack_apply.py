@@ -1,23 +1,20 @@
-"""Role existing_stack in apply mode against the real control plane (tests/support/controlplane.py).
+"""Role existing_stack in apply mode against the real control plane (the session's, support.session).
 
 The prometheus-operator v0.93.0 CRDs (PodMonitor, PrometheusRule) from the upstream schemas folder are
-installed there first, as a cluster running kube-prometheus-stack has them, and the monitoring
-namespace exists already (it is the user's). Then: the API server accepts every object (server-side
-apply), a second run changes nothing, and agw_obs_state=absent removes exactly what the role created
-and leaves the user's namespace. No operator or Grafana runs here (no nodes): what they do with the
-objects is covered by test_existing_stack.py.
+installed there first (where missing: the plane is shared), as a cluster running
+kube-prometheus-stack has them, and the monitoring namespace exists already (it is the user's: this
+module's own namespace). Then: the API server accepts every object (server-side apply), a second
+run changes nothing, and agw_obs_state=absent removes exactly what the role created and leaves the
+user's namespace. No operator or Grafana runs here (no nodes): what they do with the objects is
+covered by test_existing_stack.py.
 """
 
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
-import yaml
 
-from support.cluster_snapshot import snapshot
-from support.controlplane import ControlPlane
 from support.fixtures import REPO
 from support.kube import apply_site
 from support.kubeapi import Api
@@ -40,58 +37,44 @@ def recap(output):
 
 
 @pytest.fixture(scope="module")
-def cluster_with_operator_crds(tmp_path_factory, schemas_dir):
-    plane = ControlPlane(tmp_path_factory.mktemp("controlplane"))
-    try:
-        plane.start()
-        api = Api(plane)
-        api.request("/api/v1/namespaces", "POST", {"apiVersion": "v1", "kind": "Namespace",
-                                                   "metadata": {"name": "monitoring"}})
-        for name in CRDS:
-            crd = yaml.safe_load((schemas_dir / "prometheus-operator" / name).read_text(encoding="utf-8"))
-            api.request("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", "POST", crd)
-            deadline = time.time() + 60
-            while True:
-                status = api.request("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/%s"
-                                     % crd["metadata"]["name"]).get("status") or {}
-                if any(c["type"] == "Established" and c["status"] == "True" for c in status.get("conditions") or []):  # null until the API server sets it
-                    break
-                assert time.time() < deadline, "CRD %s not Established" % name
-                time.sleep(0.5)
-        yield plane
-    finally:
-        plane.stop()
+def users_namespace(verification_cluster, module_namespace, schemas_dir):
+    """The operator's CRDs in the cluster, and the user's monitoring namespace (this module's own)."""
+    verification_cluster.crds(schemas_dir / "prometheus-operator" / name for name in CRDS)
+    verification_cluster.namespace(module_namespace)
+    return module_namespace
 
 
-def test_apply_is_accepted_idempotent_and_removed_by_absent(cluster_with_operator_crds):
-    plane = cluster_with_operator_crds
-    kubeconfig = str(plane.kubeconfig_path)
-    before = snapshot(kubeconfig)
+def test_apply_is_accepted_idempotent_and_removed_by_absent(controlplane, users_namespace, cluster_snapshot):
+    kubeconfig, ns = str(controlplane.kubeconfig_path), users_namespace
+    settings = dict(SETTINGS, agw_obs_monitoring_namespace=ns, agw_obs_gateway_namespace=ns + "-gateway")
+    before = cluster_snapshot({ns})
+    assert "core/Namespace %s" % ns in before, sorted(before)
 
-    first = apply_site(kubeconfig, SETTINGS, playbook=PLAYBOOK)
+    first = apply_site(kubeconfig, settings, playbook=PLAYBOOK)
     assert recap(first.stdout)["changed"] >= 1
-    created = snapshot(kubeconfig) - before
-    assert {"monitoring.coreos.com/PodMonitor monitoring/agentgateway-proxy",
-            "monitoring.coreos.com/PrometheusRule monitoring/agentgateway-proxy-rules",
-            "core/ConfigMap monitoring/agentgateway-datasource-tempo"} <= created, sorted(created)
-    dashboards = {c for c in created if c.startswith("core/ConfigMap monitoring/grafana-dashboard-")}
+    created = cluster_snapshot({ns}) - before
+    assert {"monitoring.coreos.com/PodMonitor %s/agentgateway-proxy" % ns,
+            "monitoring.coreos.com/PrometheusRule %s/agentgateway-proxy-rules" % ns,
+            "core/ConfigMap %s/agentgateway-datasource-tempo" % ns} <= created, sorted(created)
+    dashboards = {c for c in created if c.startswith("core/ConfigMap %s/grafana-dashboard-" % ns)}
     assert len(dashboards) == 4, sorted(created)
     assert len(created) == 7, sorted(created)
 
     # what the API server holds is what the role rendered: the labels the user's Prometheus selects on,
     # and every rule group
-    api = Api(plane)
-    rule = api.request("/apis/monitoring.coreos.com/v1/namespaces/monitoring/prometheusrules/agentgateway-proxy-rules")
+    api = Api(controlplane)
+    rule = api.request("/apis/monitoring.coreos.com/v1/namespaces/%s/prometheusrules/agentgateway-proxy-rules" % ns)
     assert rule["metadata"]["labels"]["release"] == "kps"
     assert {g["name"] for g in rule["spec"]["groups"]} >= {"agentgateway.alerts"}
-    monitor = api.request("/apis/monitoring.coreos.com/v1/namespaces/monitoring/podmonitors/agentgateway-proxy")
+    monitor = api.request("/apis/monitoring.coreos.com/v1/namespaces/%s/podmonitors/agentgateway-proxy" % ns)
     assert monitor["spec"]["podMetricsEndpoints"][0]["portNumber"] == 15020
+    assert monitor["spec"]["namespaceSelector"] == {"matchNames": [ns + "-gateway"]}
 
-    second = apply_site(kubeconfig, SETTINGS, playbook=PLAYBOOK)
+    second = apply_site(kubeconfig, settings, playbook=PLAYBOOK)
     assert recap(second.stdout) == {"changed": 0, "failed": 0}, second.stdout[-3000:]
 
-    removed = apply_site(kubeconfig, dict(SETTINGS, agw_obs_state="absent"), playbook=PLAYBOOK)
+    removed = apply_site(kubeconfig, dict(settings, agw_obs_state="absent"), playbook=PLAYBOOK)
     assert recap(removed.stdout)["failed"] == 0
-    after = snapshot(kubeconfig)
+    after = cluster_snapshot({ns})
     assert after == before, sorted(after ^ before)
-    assert "core/Namespace monitoring" in after, "the user's namespace was taken"
+    assert "core/Namespace %s" % ns in after, "the user's namespace was taken"

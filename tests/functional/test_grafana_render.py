@@ -1,4 +1,14 @@
-"""The grafana role in render mode: datasources, admin Secret, offline dashboards, images, schemas."""
+"""The grafana role's files: datasources, admin Secret, offline dashboards, images, schemas.
+
+Read-only checks read the session's site renders (support.session: default, loki, production).
+Variations of one setting (an existing Secret, grafana.com imports, an image mirror, production with
+Loki) are planned in-process (support.planner: the roles' own files and filters, proven byte-identical
+to site.yml's render by tests/functional/test_render_site.py). What only a play does, the deploy
+path reading or generating the admin password into grafana_admin_password_file, runs for real:
+ansible-playbook with the role on its own. kubernetes-validate --strict is the real validator.
+A fixed admin password or the tutorial's Tempo port 3100 is refused by the role's settings check:
+tests/unit/plugins/plugin_utils/test_settings.py (grafana-tempo-port, admin-password*).
+"""
 
 from __future__ import annotations
 
@@ -10,15 +20,17 @@ import subprocess
 import sys
 import urllib.parse
 
-import pytest
 import yaml
 
-from support.dashboards import DASHBOARD_DIR, render_stack
-from support.fixtures import assert_rejected_before_writing, load_rendered, snapshot
+from support import planner
+from support.dashboards import DASHBOARD_DIR
+from support.fixtures import load_rendered, run_playbook, snapshot
 
 OLD_REPO = "https://grafana.github.io/helm-charts"
 NEW_REPO = "https://grafana-community.github.io/helm-charts"
 KUBERNETES_VALIDATE = str(pathlib.Path(sys.executable).parent / "kubernetes-validate")
+STACK_ROLES = ("prometheus", "tempo", "loki", "grafana")
+SECRET = "manifests/monitoring/Secret-grafana-admin.yaml"
 
 
 def grafana_values(render_dir):
@@ -90,65 +102,80 @@ def test_loki_datasource_and_trace_to_logs_when_loki_is_on(stack_render_loki):
                 assert value["datasourceUid"] in ds, (source["uid"], key)
 
 
-def test_tutorials_tempo_port_3100_is_refused(tmp_path):
-    out = tmp_path / "r"
-    proc = render_stack(out, {"grafana_tempo_url": "http://tempo.monitoring:3100"}, check=False)
-    assert_rejected_before_writing(proc, out, "grafana_tempo_url", "3200")
-
-
-def test_admin_credentials_come_from_the_managed_secret_without_a_rendered_password(tmp_path):
-    pw_file = tmp_path / "pw" / "grafana-admin-password"
-    proc = render_stack(tmp_path / "r", {"grafana_admin_password_file": str(pw_file)})
-    values = grafana_values(tmp_path / "r")
-    assert values["admin"] == {"existingSecret": "grafana-admin", "userKey": "admin-user", "passwordKey": "admin-password"}
+def test_admin_credentials_come_from_the_managed_secret_without_a_rendered_password(stack_render):
+    values = grafana_values(stack_render)
+    assert values["admin"] == {"existingSecret": "grafana-admin", "userKey": "admin-user",
+                               "passwordKey": "admin-password"}
     assert "adminPassword" not in values and "adminUser" not in values
-    secret = load_rendered(tmp_path / "r", "manifests/monitoring/Secret-grafana-admin.yaml")
+    secret = load_rendered(stack_render, SECRET)
     assert set(secret["data"]) == {"admin-user"}
     assert base64.b64decode(secret["data"]["admin-user"]).decode() == "admin"
     assert "agentgateway.observability/admin-password" in secret["metadata"]["annotations"]
     assert "stringData" not in secret
-    assert not pw_file.exists(), "render mode must not generate a password unless asked"
-    assert "admin-password" in proc.stdout  # the hint says where the password goes
+
+
+# ---- the admin password, end to end: only the deploy path reads or generates it -----------------
+
+def words(text):
+    """``text`` with every run of white space made one space (the callback wraps long messages)."""
+    return " ".join(text.split())
+
+
+ROLE_ALONE = """\
+- name: Role grafana on its own (plan, deploy, where the credentials are)
+  hosts: localhost
+  gather_facts: false
+  roles:
+    - role: agentgateway.observability.grafana
+"""
 
 
 def test_rendered_password_is_generated_once_kept_private_and_never_printed(tmp_path):
-    pw_file = tmp_path / "pw" / "grafana-admin-password"
-    variables = {"grafana_admin_password_file": str(pw_file), "grafana_render_admin_password": True}
-    first = render_stack(tmp_path / "r", variables, args=["--diff", "-v"])
+    """ansible-playbook with role grafana alone, three times into one folder: without
+    grafana_render_admin_password no password is written and no file created; with it, the deploy
+    path generates the password once into grafana_admin_password_file (0600), puts it only into the
+    Secret, never prints it (not in the --diff -v of the Secret it changes), and keeps it on the next run."""
+    playbook = tmp_path / "grafana.yml"
+    playbook.write_text(ROLE_ALONE, encoding="utf-8")
+    render, pw_file = tmp_path / "r", tmp_path / "pw" / "grafana-admin-password"
+    variables = {"agw_obs_render_dir": str(render), "grafana_admin_password_file": str(pw_file)}
+
+    unasked = run_playbook(playbook, variables)
+    assert not pw_file.exists(), "render mode must not generate a password unless asked"
+    assert set(load_rendered(render, SECRET)["data"]) == {"admin-user"}
+    assert "has no admin-password key" in words(unasked.stdout)  # the hint says where the password goes
+
+    variables["grafana_render_admin_password"] = True
+    first = run_playbook(playbook, variables, args=["--diff", "-v"])
     password = pw_file.read_text().strip()
     assert len(password) == 32 and password.isalnum()
     assert stat.S_IMODE(os.stat(pw_file).st_mode) == 0o600
-    secret = load_rendered(tmp_path / "r", "manifests/monitoring/Secret-grafana-admin.yaml")
+    secret = load_rendered(render, SECRET)
     assert base64.b64decode(secret["data"]["admin-password"]).decode() == password
+    assert "agentgateway.observability/admin-password" not in (secret["metadata"].get("annotations") or {})
+    # the diff of the Secret is printed, its values hidden
+    assert "+++ after: " + SECRET in first.stdout and "admin-password: (hidden), changed" in first.stdout
     assert password not in first.stdout
     assert base64.b64encode(password.encode()).decode() not in first.stdout
-    for rel, content in snapshot(tmp_path / "r").items():
-        if rel.startswith("helm/"):
+    assert "and in %s on this controller" % pw_file in words(first.stdout)
+    for rel, content in snapshot(render).items():
+        if rel != SECRET:
             assert password.encode() not in content, rel
-    second = render_stack(tmp_path / "r", variables)
+
+    second = run_playbook(playbook, variables, args=["--diff"])
     assert pw_file.read_text().strip() == password, "the password must stay the same across runs"
-    assert load_rendered(tmp_path / "r", "manifests/monitoring/Secret-grafana-admin.yaml") == secret
+    assert load_rendered(render, SECRET) == secret
     assert password not in second.stdout
+    assert "changed=0" in second.stdout, second.stdout[-2000:]
 
 
-def test_an_existing_secret_is_used_and_none_is_created(tmp_path):
-    render_stack(tmp_path, {"grafana_admin_existing_secret": "my-grafana-admin",
-                            "grafana_admin_password_key": "password"})
-    values = grafana_values(tmp_path)
+def test_an_existing_secret_is_used_and_none_is_created():
+    settings = {"grafana_admin_existing_secret": "my-grafana-admin", "grafana_admin_password_key": "password"}
+    documents = planner.objects(settings, roles=["grafana"])
+    values = documents["helm/monitoring/grafana.yaml"]["values"]
     assert values["admin"] == {"existingSecret": "my-grafana-admin", "userKey": "admin-user", "passwordKey": "password"}
-    assert not [p for p in snapshot(tmp_path) if "Secret-" in p]
-
-
-@pytest.mark.parametrize(
-    "extra_values",
-    [{"adminPassword": "admin"}, {"env": {"GF_SECURITY_ADMIN_PASSWORD": "admin"}},
-     {"grafana.ini": {"security": {"admin_password": "admin"}}}],
-    ids=["adminPassword", "env", "grafana.ini"],
-)
-def test_a_fixed_admin_password_is_refused(tmp_path, extra_values):
-    out = tmp_path / "r"
-    proc = render_stack(out, {"grafana_extra_values": extra_values}, check=False)
-    assert_rejected_before_writing(proc, out, "grafana_extra_values", "grafana_admin_existing_secret")
+    assert not [p for p in documents if "Secret-" in p]
+    assert planner.plan("grafana", dict(settings, grafana_render_admin_password=True))["generated_secrets"] == []
 
 
 def test_dashboards_are_provisioned_from_configmaps_without_internet(stack_render):
@@ -169,37 +196,37 @@ def test_dashboards_are_provisioned_from_configmaps_without_internet(stack_rende
     assert not any("grafana.com" in s for s in text)
 
 
-def test_grafana_com_import_is_opt_in(tmp_path):
-    render_stack(tmp_path, {"grafana_gnet_dashboards": [{"name": "node-exporter", "gnet_id": 1860, "revision": 37}]})
-    values = grafana_values(tmp_path)
+def test_grafana_com_import_is_opt_in():
+    values = planner.objects({"grafana_gnet_dashboards": [{"name": "node-exporter", "gnet_id": 1860, "revision": 37}]},
+                             roles=["grafana"])["helm/monitoring/grafana.yaml"]["values"]
     assert values["dashboards"] == {"grafana-com": {"node-exporter": {"gnetId": 1860, "revision": 37,
                                                                       "datasource": "Prometheus"}}}
     provider = values["dashboardProviders"]["dashboardproviders.yaml"]["providers"][0]
     assert provider["options"]["path"] == "/var/lib/grafana/dashboards/grafana-com"
 
 
-def test_kind_and_production_service_and_storage(stack_render, tmp_path):
+def test_kind_and_production_service_and_storage(stack_render, site_render):
     values = grafana_values(stack_render)
     assert values["service"] == {"type": "NodePort", "nodePort": 30080, "port": 80, "targetPort": 3000}
     assert values["persistence"] == {"enabled": False}
     assert values["deploymentStrategy"] == {"type": "RollingUpdate"}
-    render_stack(tmp_path, {"agw_obs_profile": "production"})
-    values = grafana_values(tmp_path)
+    values = grafana_values(site_render("production"))
     assert values["service"] == {"type": "ClusterIP", "port": 80, "targetPort": 3000}
     assert values["persistence"] == {"enabled": True, "size": "10Gi"}
     # a ReadWriteOnce volume cannot move with a rolling update to another node
     assert values["deploymentStrategy"] == {"type": "Recreate"}
 
 
-def test_image_registry_mirror_reaches_every_chart(tmp_path):
+def test_image_registry_mirror_reaches_every_chart():
     mirror = "registry.example.internal:5000/mirror"
-    render_stack(tmp_path, {"agw_obs_image_registry": mirror, "agw_obs_loki_enabled": True})
+    documents = planner.objects({"agw_obs_image_registry": mirror, "agw_obs_loki_enabled": True},
+                                roles=["grafana", "tempo", "loki"])
     for name in ("grafana", "tempo", "loki"):
-        values = load_rendered(tmp_path, "helm/monitoring/%s.yaml" % name)["values"]
+        values = documents["helm/monitoring/%s.yaml" % name]["values"]
         assert values["global"]["imageRegistry"] == mirror, name
         text = yaml.safe_dump(values)
         assert "docker.io" not in text and "quay.io" not in text, name
-    values = grafana_values(tmp_path)
+    values = documents["helm/monitoring/grafana.yaml"]["values"]
     # the images the chart adds for dashboards and volumes, besides Grafana and its sidecar
     assert values["sidecar"]["image"]["repository"] == "kiwigrid/k8s-sidecar"
     assert values["downloadDashboardsImage"]["repository"] == "curlimages/curl"
@@ -207,14 +234,22 @@ def test_image_registry_mirror_reaches_every_chart(tmp_path):
     assert values["testFramework"]["enabled"] is False
 
 
-@pytest.mark.parametrize("profile", ["kind", "production"])
-def test_rendered_manifests_pass_kubernetes_validate_strict(tmp_path, profile):
-    render_stack(tmp_path, {"agw_obs_profile": profile, "agw_obs_loki_enabled": True,
-                            "grafana_render_admin_password": True,
-                            "grafana_admin_password_file": str(tmp_path / "pw")})
-    manifests = sorted(str(p) for p in (tmp_path / "manifests").rglob("*.yaml"))
-    assert len(manifests) >= (4 if profile == "kind" else 3)
-    proc = subprocess.run([KUBERNETES_VALIDATE, "--strict", "--quiet"] + manifests,
+def test_rendered_manifests_pass_kubernetes_validate_strict(stack_render_loki, tmp_path):
+    """The stack roles' manifests, kind profile (the site render with Loki) and production with Loki
+    (planned in-process, written out), in one kubernetes-validate --strict run."""
+    index = load_rendered(stack_render_loki, "index.yaml")["entries"]
+    kind = [str(stack_render_loki / e["path"]) for e in index if e["role"] in STACK_ROLES and e["type"] == "manifest"]
+    production = []
+    documents = planner.documents({"agw_obs_profile": "production", "agw_obs_loki_enabled": True}, roles=STACK_ROLES)
+    for rel, text in documents.items():
+        if rel.startswith("manifests/"):
+            path = tmp_path / "production" / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            production.append(str(path))
+    assert len(kind) >= 4 and len(production) >= 3, (kind, production)
+    assert any(p.endswith("/Secret-grafana-admin.yaml") for p in kind + production)
+    proc = subprocess.run([KUBERNETES_VALIDATE, "--strict", "--quiet"] + kind + production,
                           capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 

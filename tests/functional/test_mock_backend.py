@@ -1,5 +1,13 @@
 """The mock_backend role, rendered: real WireMock with the rendered mappings, called by the official
-openai client; rendered objects against the Kubernetes and CRD schemas."""
+openai client; rendered objects against the Kubernetes and CRD schemas.
+
+WireMock serves the mappings of the session's default site render (support.wiremock), and the
+objects are read from it (support.session, read-only); the variation (another namespace, a model
+override, hostnames, an image mirror) is planned in-process (support.planner) and written out for
+kubernetes-validate --strict. Bad settings are refused by the role's settings check:
+tests/unit/plugins/plugin_utils/test_settings.py (mock-models-empty, mock-route-prefix,
+mock-image-latest, mock-model-reserved).
+"""
 
 from __future__ import annotations
 
@@ -9,9 +17,10 @@ import openai
 import pytest
 import yaml
 
+from support import planner
 from support.fixtures import REPO
+from support.gateway import role_objects
 from support.schemas import crd_errors
-from support.wiremock import load_objects, render_mock_backend
 
 DEFAULTS = yaml.safe_load((REPO / "roles" / "mock_backend" / "defaults" / "main.yml").read_text())
 MODELS = DEFAULTS["mock_backend_models"]
@@ -107,23 +116,49 @@ def test_latency_is_applied(client):
 
 # -- rendered objects ------------------------------------------------------------------------
 
-def test_rendered_objects_and_namespaces(mock_objects):
-    assert sorted(mock_objects) == [
+def by_kind_and_name(objects):
+    return {(obj["kind"], obj["metadata"]["name"]): obj for obj in objects.values()}
+
+
+@pytest.fixture(scope="module")
+def mock_files(rendered_site):
+    """{relative path: object} of the mock_backend role's manifests in the default site render."""
+    return role_objects(rendered_site, roles=("mock_backend",))
+
+
+@pytest.fixture(scope="module")
+def site_mock_objects(mock_files):
+    return by_kind_and_name(mock_files)
+
+
+VARIANT = {"mock_backend_namespace": "mock", "mock_backend_model_override": "gpt-4",
+           "mock_backend_route_hostnames": ["llm.example.com"], "agw_obs_image_registry": "mirror.example:5000/hub",
+           "mock_backend_route_prefix": ""}
+
+
+@pytest.fixture(scope="module")
+def variant_files():
+    """{relative path: file text} of the role planned in-process for VARIANT."""
+    return planner.documents(VARIANT, roles=["mock_backend"])
+
+
+def test_rendered_objects_and_namespaces(site_mock_objects):
+    assert sorted(site_mock_objects) == [
         ("AgentgatewayBackend", "mock-openai"), ("ConfigMap", "mock-openai-mappings"),
         ("Deployment", "mock-openai"), ("HTTPRoute", "mock-openai"), ("Secret", "mock-openai-auth"),
         ("Service", "mock-openai")]
-    assert {o["metadata"]["namespace"] for o in mock_objects.values()} == {"agentgateway-system"}
-    image = mock_objects[("Deployment", "mock-openai")]["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert {o["metadata"]["namespace"] for o in site_mock_objects.values()} == {"agentgateway-system"}
+    image = site_mock_objects[("Deployment", "mock-openai")]["spec"]["template"]["spec"]["containers"][0]["image"]
     assert image == "docker.io/wiremock/wiremock:3.13.2"
-    assert mock_objects[("Secret", "mock-openai-auth")]["stringData"] == {"Authorization": "Bearer " + API_KEY}
+    assert site_mock_objects[("Secret", "mock-openai-auth")]["stringData"] == {"Authorization": "Bearer " + API_KEY}
 
 
-def test_backend_and_route_fields(mock_objects):
-    backend = mock_objects[("AgentgatewayBackend", "mock-openai")]["spec"]
+def test_backend_and_route_fields(site_mock_objects):
+    backend = site_mock_objects[("AgentgatewayBackend", "mock-openai")]["spec"]
     assert backend["ai"]["provider"] == {"openai": {}, "host": "mock-openai.agentgateway-system.svc.cluster.local",
                                          "port": 8080}
     assert backend["policies"]["auth"] == {"secretRef": {"name": "mock-openai-auth"}}
-    route = mock_objects[("HTTPRoute", "mock-openai")]["spec"]
+    route = site_mock_objects[("HTTPRoute", "mock-openai")]["spec"]
     assert route["parentRefs"] == [{"group": "gateway.networking.k8s.io", "kind": "Gateway",
                                     "name": "agentgateway-proxy", "namespace": "agentgateway-system"}]
     prefix, v1 = route["rules"]
@@ -134,9 +169,9 @@ def test_backend_and_route_fields(mock_objects):
     assert "hostnames" not in route, "the seed's hostnames: ['*'] is not a valid Gateway API hostname"
 
 
-def test_crd_objects_validate(mock_objects, schemas_dir):
+def test_crd_objects_validate(site_mock_objects, schemas_dir):
     for key in (("AgentgatewayBackend", "mock-openai"), ("HTTPRoute", "mock-openai")):
-        assert crd_errors(schemas_dir, mock_objects[key]) == [], key
+        assert crd_errors(schemas_dir, site_mock_objects[key]) == [], key
 
 
 def test_seed_backend_is_rejected_by_the_crd(schemas_dir):
@@ -148,26 +183,31 @@ def test_seed_backend_is_rejected_by_the_crd(schemas_dir):
     assert any("openai" in error for error in crd_errors(schemas_dir, seed))
 
 
-def _kubernetes_validate(render_dir):
-    core = [str(p) for p in sorted(render_dir.joinpath("manifests").rglob("*.yaml"))
-            if p.name.split("-")[0] in ("ConfigMap", "Deployment", "Service", "Secret", "Namespace")]
-    proc = subprocess.run([str(REPO / ".venv" / "bin" / "kubernetes-validate"), "--strict", "--quiet"] + core,
-                          capture_output=True, text=True, check=False)
-    return core, proc
+CORE_KINDS = ("ConfigMap", "Deployment", "Service", "Secret", "Namespace")
 
 
-def test_core_objects_pass_kubernetes_validate(mock_render):
-    core, proc = _kubernetes_validate(mock_render)
-    assert len(core) == 4
+def path_kind(rel_path):
+    return rel_path.rsplit("/", 1)[-1].split("-")[0]
+
+
+def test_core_objects_pass_kubernetes_validate(rendered_site, mock_files, variant_files, tmp_path):
+    """The default site's objects and the variant's (with its Namespace), in one kubernetes-validate --strict run."""
+    default = [str(rendered_site / path) for path in sorted(mock_files) if path_kind(path) in CORE_KINDS]
+    variant = []
+    for rel, text in variant_files.items():
+        if rel.startswith("manifests/") and path_kind(rel) in CORE_KINDS:
+            variant.append(tmp_path / rel)
+            variant[-1].parent.mkdir(parents=True, exist_ok=True)
+            variant[-1].write_text(text, encoding="utf-8")
+    assert len(default) == 4 and len(variant) == 5, (default, variant)
+    proc = subprocess.run([str(REPO / ".venv" / "bin" / "kubernetes-validate"), "--strict", "--quiet"]
+                          + default + [str(p) for p in variant], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_variant_other_namespace_override_mirror(tmp_path, schemas_dir):
-    render_mock_backend(tmp_path, {
-        "mock_backend_namespace": "mock", "mock_backend_model_override": "gpt-4",
-        "mock_backend_route_hostnames": ["llm.example.com"], "agw_obs_image_registry": "mirror.example:5000/hub",
-        "mock_backend_route_prefix": ""})
-    objects = load_objects(tmp_path)
+def test_variant_other_namespace_override_mirror(variant_files, schemas_dir):
+    objects = by_kind_and_name({rel: yaml.safe_load(text) for rel, text in variant_files.items()
+                                if rel.startswith("manifests/")})
     assert ("Namespace", "mock") in objects
     backend = objects[("AgentgatewayBackend", "mock-openai")]
     assert backend["spec"]["ai"]["provider"]["openai"] == {"model": "gpt-4"}
@@ -180,19 +220,17 @@ def test_variant_other_namespace_override_mirror(tmp_path, schemas_dir):
     assert image == "mirror.example:5000/hub/wiremock/wiremock:3.13.2"
     for key in (("AgentgatewayBackend", "mock-openai"), ("HTTPRoute", "mock-openai")):
         assert crd_errors(schemas_dir, objects[key]) == [], key
-    core, proc = _kubernetes_validate(tmp_path)
-    assert len(core) == 5 and proc.returncode == 0, proc.stdout + proc.stderr
 
 
-@pytest.mark.parametrize("variables,needle", [
-    ({"mock_backend_models": []}, "mock_backend_models"),
-    ({"mock_backend_route_prefix": "openai"}, "mock_backend_route_prefix"),
-    ({"mock_backend_image": {"registry": "docker.io", "repository": "wiremock/wiremock", "tag": "latest"}},
-     "mock_backend_image"),
-    ({"mock_backend_models": ["mock-error-429"]}, "reserved"),
-])
-def test_bad_input_is_refused_before_rendering(tmp_path, variables, needle):
-    proc = render_mock_backend(tmp_path, variables, check=False)
-    assert proc.returncode != 0
-    assert needle in proc.stdout
-    assert not (tmp_path / "manifests").exists()
+def test_playbooks_mock_yml_renders_what_the_site_renders_for_the_role(tmp_path, rendered_site):
+    """The role on its own (playbooks/mock.yml: its main.yml, plan then deploy) writes the same files as
+    the whole site does for it, byte for byte, and its index names only the role."""
+    from support.fixtures import load_rendered, render_playbook, snapshot
+
+    render_playbook(REPO / "playbooks" / "mock.yml", tmp_path)
+    alone = snapshot(tmp_path)
+    site = {e["path"] for e in load_rendered(rendered_site, "index.yaml")["entries"]
+            if e["role"] == "mock_backend" and e.get("path")}
+    assert set(alone) - {"index.yaml"} == site
+    assert all(alone[path] == (rendered_site / path).read_bytes() for path in site)
+    assert {e["role"] for e in load_rendered(tmp_path, "index.yaml")["entries"]} == {"mock_backend"}

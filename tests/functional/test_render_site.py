@@ -1,16 +1,35 @@
-"""`site.yml` in render mode: the layout, idempotency, and bad input failing before any write."""
+"""`site.yml` in render mode: the layout, the prometheus values, and the wiring only a play has.
+
+What the files hold is read from the session's shared render of site.yml with the defaults
+(support.session: ansible-playbook, the real end-to-end path, once per session). A variation (the
+production profile, one setting changed) is planned in-process with the roles' own files and
+Ansible's own templating (support.planner), which renders byte for byte what site.yml renders
+(test_resources.py::test_the_planned_render_is_what_site_yml_writes proves it for a whole site, the
+run below that changes one setting for that variation). What only a play does runs through ansible-playbook, on
+copies of the shared render: a render that changes nothing rewrites nothing; a relative render
+directory; tags; a changed setting rewriting only its file; --check --diff; cleanup.yml listing,
+removing and running again.
+Bad input is refused before any write: unit-tested rule by rule (tests/unit/plugins/plugin_utils/
+test_settings.py, test_plan_checks.py), end to end in test_site_bad_input.py.
+"""
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
+import pathlib
 import re
+import shutil
 
 import pytest
 import yaml
 
-from support.fixtures import (REPO, assert_rejected_before_writing, load_rendered, render_playbook, render_site, run_playbook,
-                              snapshot)
+from support import planner
+from support.fixtures import REPO, load_rendered, render_playbook, run_playbook, snapshot
 from support.schemas import chart_values_errors
+
+PROMETHEUS = "helm/monitoring/prometheus.yaml"
+TEMPO = "helm/monitoring/tempo.yaml"
 
 
 def recap(output):
@@ -19,9 +38,30 @@ def recap(output):
     return {"ok": int(match.group(1)), "changed": int(match.group(2)), "failed": int(match.group(4))}
 
 
+def changed_tasks(output):
+    """The names of the tasks that reported a change (for the failure messages)."""
+    names, task = [], None
+    for line in output.splitlines():
+        if line.startswith("TASK ["):
+            task = line[len("TASK ["):line.rindex("]")]
+        elif line.startswith("changed: ") and task:
+            names.append(task)
+    return names
+
+
+def files_and_times(directory):
+    """{relative path: (bytes, mtime in ns)} of every file under ``directory``: a rewrite changes the time."""
+    return {path: (data, (pathlib.Path(directory) / path).stat().st_mtime_ns)
+            for path, data in snapshot(directory).items()}
+
+
+def changed_between(before, after):
+    return {path for path in set(before) | set(after) if before.get(path) != after.get(path)}
+
+
 def test_render_writes_the_layout(rendered_site):
     files = set(snapshot(rendered_site))
-    assert {"index.yaml", "helm/monitoring/prometheus.yaml"} <= files
+    assert {"index.yaml", PROMETHEUS} <= files
     index = load_rendered(rendered_site, "index.yaml")
     entry = next(e for e in index["entries"] if e["role"] == "prometheus")
     assert entry == {
@@ -29,14 +69,14 @@ def test_render_writes_the_layout(rendered_site):
         "type": "helm_release",
         "release": "prometheus",
         "namespace": "monitoring",
-        "path": "helm/monitoring/prometheus.yaml",
+        "path": PROMETHEUS,
         "chart": {
             "repo": "https://prometheus-community.github.io/helm-charts",
             "name": "prometheus",
             "version": "29.27.0",
         },
     }
-    release = load_rendered(rendered_site, "helm/monitoring/prometheus.yaml")
+    release = load_rendered(rendered_site, PROMETHEUS)
     assert set(release) == {"release", "namespace", "chart", "values"}
     assert release["chart"] == entry["chart"]
     # every entry of the index points at a file that exists, and every file is in the index
@@ -44,98 +84,91 @@ def test_render_writes_the_layout(rendered_site):
     assert indexed == files - {"index.yaml"}
 
 
-def test_second_render_is_byte_identical_and_reports_no_change(tmp_path):
-    first = render_site(tmp_path)
-    assert recap(first.stdout)["changed"] >= 1
-    before = snapshot(tmp_path)
-    second = render_site(tmp_path)
-    assert recap(second.stdout)["changed"] == 0, second.stdout[-3000:]
-    assert snapshot(tmp_path) == before
+def rerender_with_a_relative_dir_tags_and_check_mode(workdir):
+    """``workdir``/out holds the site's default render.
+
+    1. site.yml again, with a render directory relative to the current directory: nothing changes
+       and no file is rewritten (the modification times stay), nothing is written elsewhere;
+    2. ``--tags prometheus --check --diff`` with a Prometheus and a Tempo setting changed: only
+       Prometheus is planned and deployed, its diff shown, not Tempo's; nothing is written;
+    3. the whole site with Tempo's setting changed: only Tempo's file is rewritten (as planned
+       in-process), the diff shown, every other file left as it was.
+    """
+    out = workdir / "out"
+    before = files_and_times(out)
+
+    def site(extra_vars=None, args=()):
+        variables = {"agw_obs_render_dir": "out"}
+        variables.update(extra_vars or {})
+        return run_playbook(REPO / "site.yml", variables, args=args, cwd=workdir)
+
+    again = site()
+    assert recap(again.stdout)["changed"] == 0, changed_tasks(again.stdout)
+    assert files_and_times(out) == before
+    assert sorted(p.name for p in workdir.iterdir()) == ["out"] and not (REPO / "out").exists()
+
+    checked = site({"prometheus_retention": "7d", "tempo_retention": "48h"},
+                   args=["--tags", "prometheus", "--check", "--diff"])
+    assert recap(checked.stdout)["changed"] == 1, changed_tasks(checked.stdout)
+    assert re.findall(r"agw_obs : Check the plan, then render or apply ([a-z_, ]+)\]", checked.stdout) == ["prometheus"]
+    assert "+++ after: %s" % PROMETHEUS in checked.stdout and "-    retention: 2d\n+    retention: 7d" in checked.stdout
+    assert "after: %s" % TEMPO not in checked.stdout
+    assert files_and_times(out) == before
+
+    tempo = {"tempo_retention": "48h"}
+    changed = site(tempo, args=["--diff"])
+    assert recap(changed.stdout)["changed"] == 1, changed_tasks(changed.stdout)
+    assert "+++ after: %s" % TEMPO in changed.stdout and "-    retention: 24h\n+    retention: 48h" in changed.stdout
+    after = files_and_times(out)
+    assert changed_between(before, after) == {TEMPO}
+    assert after[TEMPO][0].decode("utf-8") == planner.documents(tempo, roles=["tempo"])[TEMPO]
 
 
-def test_check_mode_writes_nothing_and_diff_shows_the_change(tmp_path):
-    proc = render_site(tmp_path, args=["--check", "--diff"])
-    assert recap(proc.stdout)["changed"] >= 1
-    assert snapshot(tmp_path) == {}
-    assert "helm/monitoring/prometheus.yaml" in proc.stdout
+def clean_up(out, site_files):
+    """``out`` holds the site's default render and a file of the team's own. cleanup.yml with
+    ``--check`` lists exactly the site's files and removes nothing; cleanup.yml removes them all,
+    prunes the empty folders and keeps the team's file; run again, it changes nothing."""
+    before = files_and_times(out)
+    assert set(before) == site_files | {"NOTES.md"}
+    listing = render_playbook(REPO / "playbooks" / "cleanup.yml", out, args=["--check"])
+    assert files_and_times(out) == before
+    listed = set(re.findall(r"\"(manifests/[^\"]+|helm/[^\"]+|index\.yaml)\"", listing.stdout))
+    assert listed == site_files, sorted(listed ^ site_files)
+    removal = render_playbook(REPO / "playbooks" / "cleanup.yml", out)
+    assert recap(removal.stdout)["changed"] > 0
+    assert set(snapshot(out)) == {"NOTES.md"}
+    assert not any(p.is_dir() for p in out.iterdir()), "empty folders are pruned"
+    second = render_playbook(REPO / "playbooks" / "cleanup.yml", out)
+    assert recap(second.stdout)["changed"] == 0, changed_tasks(second.stdout)
+    assert set(snapshot(out)) == {"NOTES.md"}
 
 
-def test_a_changed_setting_rewrites_only_that_file(tmp_path):
-    render_site(tmp_path)
-    before = snapshot(tmp_path)
-    proc = render_site(tmp_path, {"prometheus_retention": "7d"}, args=["--diff"])
-    assert recap(proc.stdout)["changed"] == 1
-    after = snapshot(tmp_path)
-    changed = {k for k in after if after[k] != before.get(k)}
-    assert changed == {"helm/monitoring/prometheus.yaml"}
-    assert "+    retention: 7d" in proc.stdout
+def test_rerender_relative_dir_tags_check_mode_and_cleanup(rendered_site, tmp_path):
+    """The play's own wiring, in six runs of ansible-playbook on copies of the shared default render
+    (what site.yml wrote for the defaults): a second render, a relative render directory, tags and
+    --check --diff (rerender_with_a_relative_dir_tags_and_check_mode), and cleanup.yml (clean_up).
+    The two chains work on copies of their own and run side by side: ansible-playbook mostly waits
+    for its task workers, so the pair takes little more than the longer chain."""
+    rendered = {e["path"] for e in load_rendered(rendered_site, "index.yaml")["entries"] if e.get("path")}
+    site_files = set(snapshot(rendered_site))
+    assert rendered | {"index.yaml"} == site_files
+    shutil.copytree(rendered_site, tmp_path / "rerender" / "out")
+    shutil.copytree(rendered_site, tmp_path / "cleanup")
+    (tmp_path / "cleanup" / "NOTES.md").write_text("the team's own file\n", encoding="utf-8")
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        cleanup = pool.submit(clean_up, tmp_path / "cleanup", site_files)
+        rerender_with_a_relative_dir_tags_and_check_mode(tmp_path / "rerender")
+        cleanup.result()
 
 
-def test_cleanup_in_render_mode_removes_exactly_what_the_site_rendered(tmp_path):
-    """playbooks/cleanup.yml on a render directory: the files it removes are the files the site wrote."""
-    (tmp_path / "NOTES.md").write_text("the team's own file\n", encoding="utf-8")
-    before = set(snapshot(tmp_path))
-    render_site(tmp_path)
-    created = set(snapshot(tmp_path)) - before
-    assert len(created) > 15 and "index.yaml" in created
-    rendered = {e["path"] for e in load_rendered(tmp_path, "index.yaml")["entries"] if e.get("path")}
-    assert rendered | {"index.yaml"} == created
-    # --check names what would go, per role, and removes nothing
-    checked = render_playbook(REPO / "playbooks" / "cleanup.yml", tmp_path, args=["--check"])
-    assert set(snapshot(tmp_path)) == before | created
-    listed = set(re.findall(r"\"(manifests/[^\"]+|helm/[^\"]+|index\.yaml)\"", checked.stdout))
-    # (index.yaml goes with the last entry; in check mode no role rewrites it, so each still sees the others')
-    assert listed == created - {"index.yaml"}, sorted(listed ^ created)
-    proc = render_playbook(REPO / "playbooks" / "cleanup.yml", tmp_path)
-    removed = created - set(snapshot(tmp_path))
-    assert removed == created
-    assert set(snapshot(tmp_path)) == before == {"NOTES.md"}
-    assert not any(p.is_dir() for p in tmp_path.iterdir()), "empty folders are pruned"
-    again = render_playbook(REPO / "playbooks" / "cleanup.yml", tmp_path)
-    assert recap(again.stdout)["changed"] == 0 and recap(proc.stdout)["changed"] > 0
-
-
-@pytest.mark.parametrize(
-    "extra_vars, names",
-    [
-        ({"prometheus_node_port": 80}, ["prometheus_node_port", "30000-32767"]),
-        ({"agw_obs_profile": "staging"}, ["agw_obs_profile", "kind, production"]),
-        ({"prometheus_retention": "15 days"}, ["prometheus_retention", "Prometheus duration"]),
-        ({"prometheus_alert_error_ratio": 5}, ["prometheus_alert_error_ratio", "(0, 1]"]),
-        ({"prometheus_server_image_repository": "quay.io/prometheus/prometheus:v3"},
-         ["prometheus_server_image_repository", "without scheme or tag"]),
-        ({"agw_obs_monitoring_namespace": "Monitoring"}, ["agw_obs_monitoring_namespace", "Kubernetes name"]),
-        ({"agw_obs_wait_timeout": "ten minutes"}, ["agw_obs_wait_timeout", "duration"]),
-        ({"prometheus_gateway_pod_labels": {}}, ["prometheus_gateway_pod_labels"]),
-        # later roles' checks also run before the first role writes anything
-        ({"tempo_retention": "7d"}, ["tempo_retention", "168h"]),
-        ({"grafana_node_port": 3000}, ["grafana_node_port"]),
-        ({"gateway_observability_tracing_random_sampling": 1.5},
-         ["gateway_observability_tracing_random_sampling", "outside [0, 1]"]),
-        ({"agw_obs_loki_enabled": True, "loki_retention_period": "a month"}, ["loki_retention_period"]),
-        # a Gateway named like the controller's release would overwrite the controller's Deployment
-        ({"agw_obs_gateway_name": "agentgateway"}, ["agw_obs_gateway_name", "agentgateway_release_name"]),
-    ],
-    ids=["node-port", "profile", "retention", "error-ratio", "image-tag", "namespace", "timeout", "selector",
-         "tempo", "grafana", "gateway-sampling", "loki", "gateway-name"],
-)
-def test_bad_input_fails_before_anything_is_written(tmp_path, extra_vars, names):
-    out = tmp_path / "r"
-    assert_rejected_before_writing(render_site(out, extra_vars, check=False), out, *names)
-
-
-def test_bad_input_leaves_an_earlier_render_untouched(tmp_path):
-    render_site(tmp_path)
-    before = snapshot(tmp_path)
-    proc = render_site(tmp_path, {"prometheus_node_port": 80, "prometheus_retention": "7d"}, check=False)
-    assert proc.returncode != 0
-    assert snapshot(tmp_path) == before
+def planned_values(settings):
+    """The prometheus release's values site.yml would render for ``settings`` (planned in-process)."""
+    return planner.objects(settings, roles=["prometheus"])[PROMETHEUS]["values"]
 
 
 @pytest.mark.parametrize("profile", ["kind", "production"])
-def test_prometheus_values_pass_the_chart_schema(tmp_path, schemas_dir, profile):
-    render_site(tmp_path, {"agw_obs_profile": profile})
-    values = load_rendered(tmp_path, "helm/monitoring/prometheus.yaml")["values"]
+def test_prometheus_values_pass_the_chart_schema(prometheus_values, schemas_dir, profile):
+    values = prometheus_values if profile == "kind" else planned_values({"agw_obs_profile": profile})
     assert chart_values_errors(schemas_dir, "prometheus-29.27.0", values) == []
 
 
@@ -160,18 +193,16 @@ def test_kind_profile_matches_the_tutorials_intent(prometheus_values):
     assert "web.enable-lifecycle" in server["extraFlags"]
 
 
-def test_production_profile(tmp_path):
-    render_site(tmp_path, {"agw_obs_profile": "production", "prometheus_storage_class": "fast-ssd"})
-    server = load_rendered(tmp_path, "helm/monitoring/prometheus.yaml")["values"]["server"]
+def test_production_profile():
+    server = planned_values({"agw_obs_profile": "production", "prometheus_storage_class": "fast-ssd"})["server"]
     assert server["service"] == {"type": "ClusterIP", "servicePort": 80}
     assert server["persistentVolume"] == {"enabled": True, "size": "50Gi", "storageClass": "fast-ssd"}
     assert server["retention"] == "15d"
     assert server["resources"]["requests"]["memory"] == "2Gi"
 
 
-def test_image_registry_mirror_reaches_every_image(tmp_path):
-    render_site(tmp_path, {"agw_obs_image_registry": "registry.example.internal:5000/mirror"})
-    values = load_rendered(tmp_path, "helm/monitoring/prometheus.yaml")["values"]
+def test_image_registry_mirror_reaches_every_image():
+    values = planned_values({"agw_obs_image_registry": "registry.example.internal:5000/mirror"})
     mirror = "registry.example.internal:5000/mirror/"
     assert values["server"]["image"]["repository"] == mirror + "prometheus/prometheus"
     assert values["configmapReload"]["prometheus"]["image"]["repository"].startswith(mirror)
@@ -196,15 +227,11 @@ def test_gateway_scrape_job_selects_pods_by_gateway_label_and_port(prometheus_va
     assert "{{" not in prometheus_values["extraScrapeConfigs"]
 
 
-def test_relative_render_dir_is_taken_from_the_current_directory(tmp_path):
-    run_playbook(REPO / "site.yml", {"agw_obs_render_dir": "out"}, cwd=tmp_path)
-    assert (tmp_path / "out" / "helm" / "monitoring" / "prometheus.yaml").is_file()
-
-
 def test_the_demo_models_are_priced_so_cost_metrics_exist(rendered_site):
     """The mock serves, and the traffic role asks for, models the example price catalog knows:
     otherwise agentgateway_gen_ai_client_cost_usd_total never appears and the cost dashboard is empty."""
-    params = load_rendered(rendered_site, "manifests/agentgateway-system/AgentgatewayParameters-agentgateway-proxy-observability.yaml")
+    params = load_rendered(
+        rendered_site, "manifests/agentgateway-system/AgentgatewayParameters-agentgateway-proxy-observability.yaml")
     priced = set()
     for catalog in params["spec"]["rawConfig"]["config"]["modelCatalog"]:
         priced |= set(catalog["inline"]["providers"]["openai"]["models"])

@@ -1,16 +1,28 @@
-"""The one screen site.yml ends with: URLs from the roles' NodePorts, the Grafana password file, the result.
+"""The one screen site.yml ends with: URLs from the site's port plan, the Grafana password file, the result.
 
-Render mode, so no cluster: the screen says where the files are and why nothing was verified; with
-agw_obs_access=url pointed at closed ports the verification fails, and the screen still comes,
-with the failed result and the report files.
+Two runs of site.yml in render mode (no cluster), each only what the screen needs (tags), since the
+screen is wiring only a play has: the verification and the summary run in a second play, after the
+first planned the site (the summary reads the site's port plan, agw_obs's _agw_obs_port_plan, from
+the parts planned in the run), and the summary comes also when the verification failed (always).
+
+- Render mode with the default access (nodeport): the screen says where the files are, lists the
+  host ports of the NodePorts the planned roles claim, and why nothing was verified.
+- agw_obs_access=url: a CONTRACT Grafana (tests/support/contract.py) answers its health check, the
+  other URLs name hosts that never resolve (RFC 6761 .invalid, a failure that is not retried): the
+  verification fails, every failure names its cause and fix, the hop that works still passes, the
+  reports are written, and the screen still comes with the failed result.
+The verification's passing run is tests/functional/test_verification_role.py; the summary's lines
+for every access mode are unit tests (tests/unit/plugins/plugin_utils/test_verification_summary.py).
 """
 
 from __future__ import annotations
 
+import json
 import re
 
+from support.contract import ContractGrafana
 from support.fixtures import render_site
-from support.services import free_port
+from support.stack import dashboards
 
 
 def screen(stdout):
@@ -19,27 +31,48 @@ def screen(stdout):
     return part[:part.index("PLAY RECAP")]
 
 
-def test_render_mode_screen_follows_the_roles_node_ports(tmp_path):
+def test_render_mode_screen_follows_the_planned_roles_node_ports(tmp_path):
+    # only these roles are planned and rendered: the screen maps their NodePorts, no other role's
     proc = render_site(tmp_path / "render", {"grafana_node_port": 31080,
-                                             "grafana_admin_password_file": str(tmp_path / "pw")})
+                                             "grafana_admin_password_file": str(tmp_path / "pw"),
+                                             "verification_report_dir": str(tmp_path / "report")},
+                       args=["--tags", "grafana,gateway_observability,traffic"])
     text = screen(proc.stdout)
     assert "Rendered into %s (nothing applied): index.yaml" % (tmp_path / "render") in text
     assert re.search(r"Grafana +http://localhost:31080 \(NodePort 31080\)", text), text
+    # the gateway listener on the host port of traffic_base_url (http://localhost:8080)
     assert re.search(r"gateway listener +http://localhost:8080 \(NodePort 30088\)", text), text
-    assert "30080" not in text
+    assert re.search(r"gateway metrics +http://localhost:30091 \(NodePort 30091\)", text), text
+    assert "30080" not in text and "Prometheus" not in text and "Tempo" not in text, text
     assert "password in %s (not there" % (tmp_path / "pw") in text
-    assert "Verification skipped: render mode" in text
+    assert "Verification skipped: render mode" in text and "agw_obs_access=url" in text
+    assert not (tmp_path / "report").exists()
 
 
 def test_a_failed_verification_still_ends_with_the_screen(tmp_path):
-    closed = "http://127.0.0.1:%d" % free_port()
-    urls = {name: closed for name in ("gateway", "gateway_metrics", "mock_backend", "prometheus", "tempo", "grafana")}
-    proc = render_site(tmp_path / "render", {
-        "agw_obs_access": "url", "agw_obs_service_urls": urls, "traffic_enabled": False,
-        "verification_grafana_password": "x", "verification_report_dir": str(tmp_path / "report"),
-        "verification_deadline": 2, "verification_timeout": 1}, check=False)
+    grafana = ContractGrafana("contract-password", [], dashboards())
+    try:
+        urls = {name: "http://%s.invalid" % name.replace("_", "-")
+                for name in ("gateway", "gateway_metrics", "mock_backend", "prometheus", "tempo")}
+        urls["grafana"] = grafana.url
+        proc = render_site(tmp_path / "render", {
+            "agw_obs_access": "url", "agw_obs_service_urls": urls, "traffic_enabled": False,
+            "verification_grafana_password": "contract-password", "verification_grafana_datasources": [],
+            "verification_grafana_panel": {},
+            "verification_report_dir": str(tmp_path / "report"), "verification_deadline": 2,
+            "verification_timeout": 1}, check=False, args=["--tags", "verification"])
+    finally:
+        grafana.stop()
     assert proc.returncode != 0
+    assert "Verification failed" in proc.stdout
     text = screen(proc.stdout)
     assert "Verification FAILED:" in text and str(tmp_path / "report" / "verification.json") in text, text
-    assert re.search(r"prometheus +%s" % re.escape(closed), text), text
+    assert re.search(r"prometheus +http://prometheus\.invalid", text), text
     assert "password given in verification_grafana_password" in text
+    # the report: every failure with its cause, the hop that works still passes
+    checks = {c["id"]: c for c in json.loads((tmp_path / "report" / "verification.json").read_text())["checks"]}
+    assert checks["gateway.request.gpt-4.0"]["cause"] == "dns"
+    assert checks["prometheus.ready"]["cause"] == "dns"
+    assert checks["grafana.health"]["status"] == "passed", "the hops that work still pass"
+    assert "cause: dns" in proc.stdout and "fix: " in proc.stdout
+    assert 'type="dns"' in (tmp_path / "report" / "verification.junit.xml").read_text()

@@ -1,11 +1,17 @@
-"""The tempo role in render mode: chart keys the chart really reads, receivers, generator, NodePort."""
+"""The tempo role in render mode: chart keys the chart really reads, receivers, generator, NodePort.
+
+The defaults are read from the session's shared site.yml render; the production profile and the
+Jaeger setting are planned in-process (support.planner, byte for byte what site.yml renders). Bad
+input is refused before any write: unit-tested in tests/unit/plugins/plugin_utils/test_settings.py
+and test_plan_checks.py.
+"""
 
 from __future__ import annotations
 
 import pytest
 
-from support.dashboards import render_stack
-from support.fixtures import assert_rejected_before_writing, load_rendered, snapshot
+from support import planner
+from support.fixtures import load_rendered
 
 NEW_REPO = "https://grafana-community.github.io/helm-charts"
 
@@ -105,33 +111,20 @@ def test_kind_profile_adds_a_query_node_port_service(tempo, stack_render):
     assert tempo["values"]["persistence"] == {"enabled": False}
 
 
-def test_production_profile(tmp_path):
-    render_stack(tmp_path, {"agw_obs_profile": "production", "tempo_storage_class": "fast-ssd"})
-    values = load_rendered(tmp_path, "helm/monitoring/tempo.yaml")["values"]
+def test_production_profile():
+    documents = planner.objects({"agw_obs_profile": "production", "tempo_storage_class": "fast-ssd"}, roles=["tempo"])
+    values = documents["helm/monitoring/tempo.yaml"]["values"]
     assert values["persistence"] == {"enabled": True, "size": "10Gi", "storageClassName": "fast-ssd"}
     assert values["tempo"]["resources"]["requests"]["memory"] == "2Gi"
-    assert not any("Service-tempo" in p for p in snapshot(tmp_path))
+    assert ignored_keys(values) == []
+    assert sorted(documents) == ["helm/monitoring/tempo.yaml"], "no query NodePort Service in production"
 
 
-def test_jaeger_on_keeps_the_charts_jaeger_receivers(tmp_path):
-    render_stack(tmp_path, {"tempo_jaeger_enabled": True, "tempo_metrics_generator_enabled": False})
-    t = load_rendered(tmp_path, "helm/monitoring/tempo.yaml")["values"]["tempo"]
+def test_jaeger_on_keeps_the_charts_jaeger_receivers():
+    values = planner.objects({"tempo_jaeger_enabled": True, "tempo_metrics_generator_enabled": False},
+                             roles=["tempo"])["helm/monitoring/tempo.yaml"]["values"]
+    t = values["tempo"]
     assert "jaeger" not in t["receivers"]
     assert t["metricsGenerator"] == {"enabled": False}
     assert "overrides" not in t
-
-
-@pytest.mark.parametrize(
-    "extra_vars, names",
-    [
-        ({"tempo_retention": "7d"}, ["tempo_retention", "168h"]),
-        ({"tempo_query_node_port": 3200}, ["tempo_query_node_port", "30000-32767"]),
-        ({"tempo_extra_values": {"storage": {"trace": {"backend": "local"}}}}, ["tempo_extra_values", "ignores"]),
-        ({"tempo_extra_values": {"compactor": {"retention": "24h"}}}, ["tempo_extra_values", "tempo_retention"]),
-        ({"tempo_metrics_generator_processors": ["span-metric"]}, ["tempo_metrics_generator_processors"]),
-    ],
-    ids=["retention-days", "node-port", "top-level-storage", "compactor", "processor"],
-)
-def test_bad_input_fails_before_anything_is_written(tmp_path, extra_vars, names):
-    out = tmp_path / "r"
-    assert_rejected_before_writing(render_stack(out, extra_vars, check=False), out, *names)
+    assert ignored_keys(values) == []

@@ -1,5 +1,11 @@
 """The openai_traffic module and the traffic role against a real WireMock with the rendered mappings,
-and against failures: connection refused, timeouts, 5xx."""
+and against failures: connection refused, timeouts, 5xx.
+
+playbooks/traffic.yml runs three times, for what only a play shows: the role's settings reach the
+module and that many requests reach the backend, the summary comes also when the module fails, check
+mode sends nothing (and shows what the role's defaults would send). The rest runs the module's code
+in-process.
+"""
 
 from __future__ import annotations
 
@@ -60,13 +66,6 @@ def test_role_request_count_matches_the_wiremock_journal(mock_wiremock):
     assert "Summary" in proc.stdout and "23 requests to" in proc.stdout
 
 
-def test_role_defaults_send_the_tutorial_ten(mock_wiremock):
-    mock_wiremock.reset_journal()
-    run_playbook(REPO / "playbooks" / "traffic.yml", {
-        "traffic_base_url": mock_wiremock.url, "traffic_path": "/v1/chat/completions", "traffic_api_key": API_KEY})
-    assert mock_wiremock.request_count() == 10
-
-
 def test_role_fails_above_the_error_ratio(mock_wiremock):
     proc = run_playbook(REPO / "playbooks" / "traffic.yml", {
         "traffic_base_url": mock_wiremock.url, "traffic_path": "/v1/chat/completions", "traffic_api_key": API_KEY,
@@ -77,12 +76,15 @@ def test_role_fails_above_the_error_ratio(mock_wiremock):
     assert "ok 2, failed 2" in proc.stdout, "the summary is printed even when the module fails"
 
 
-def test_check_mode_sends_nothing(mock_wiremock):
+def test_check_mode_sends_nothing_and_the_defaults_would_send_the_tutorial_ten(mock_wiremock):
     mock_wiremock.reset_journal()
     proc = run_playbook(REPO / "playbooks" / "traffic.yml", {
         "traffic_base_url": mock_wiremock.url, "traffic_api_key": "s3cr3t-key"}, args=["--check", "-v"])
     assert mock_wiremock.request_count() == 0
-    assert "would_send" in proc.stdout and "s3cr3t-key" not in proc.stdout
+    would_send = _json_result(proc.stdout, "Send chat completion requests")["would_send"]
+    assert would_send["requests"] == 10 and would_send["url"] == mock_wiremock.url + "/openai"
+    assert [r["model"] for r in would_send["first_requests"]] == ["gpt-4", "gpt-3.5-turbo"] * 2 + ["gpt-4"]
+    assert "s3cr3t-key" not in proc.stdout
 
 
 def test_mixed_statuses_are_counted(mock_wiremock):
@@ -120,8 +122,34 @@ def test_timeouts_are_counted(mock_wiremock):
     assert stats["failures"] == 6
 
 
-def test_duration_mode_runs_for_the_time(mock_wiremock):
-    stats = run(mock_wiremock.url, requests=None, duration=0.6, concurrency=2)
-    assert 0.6 <= stats["duration_seconds"] < 1.5
-    assert 8 <= stats["requests"] <= 14
-    assert stats["failures"] == 0
+class SteppedClock(object):
+    """A stand-in for the time module of module_utils/traffic.py: its clock moves on one step per request sent."""
+
+    def __init__(self, step):
+        self.now, self.step = 1000.0, step
+
+    def monotonic(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+    def sender(self, *args):
+        result = traffic.send_one(*args)
+        self.now += self.step
+        return result
+
+
+def test_duration_mode_sends_until_the_duration_is_over(mock_wiremock, monkeypatch):
+    """No request count: requests go out until the clock passes the duration (here each request takes 0.1 s)."""
+    clock = SteppedClock(0.1)
+    monkeypatch.setattr(traffic, "time", clock)
+    p = params(base_url=mock_wiremock.url, requests=None, duration=0.65, concurrency=1,
+               headers={"x-test": "duration-mode"})
+    client = HttpClient(base_url=mock_wiremock.url, timeout=10.0, headers={"Authorization": "Bearer " + API_KEY})
+    results, wall = traffic.run_traffic(client, p, sender=clock.sender)
+    stats = traffic.summarize(results, wall, mock_wiremock.url + p["path"], 1)
+    assert stats["requests"] == 7 and stats["failures"] == 0, stats["summary"]
+    assert stats["duration_seconds"] == 0.7
+    journal = mock_wiremock.admin("GET", "/requests")["requests"]
+    assert len([r for r in journal if r["request"]["headers"].get("x-test") == "duration-mode"]) == 7

@@ -2,7 +2,11 @@
 
 Prometheus scrapes local targets that serve the gateway's metric names (shared reference
 agentgateway.md, "Metrics") and runs the prometheus role's rendered rules; WireMock serves the
-mock_backend role's rendered mappings. The modules run in-process (their main()).
+mock_backend role's rendered mappings. The modules run in-process (their main(), which the
+verification modules share: module_utils/checks.py run_checks_module).
+
+A failing check is retried until the deadline (data may still be on its way), so the faulty
+Prometheus is first waited for until every fault shows; then a short deadline is enough.
 """
 
 from __future__ import annotations
@@ -70,6 +74,14 @@ def faulty_prometheus(prometheus_binary, tmp_path_factory):
     }, rule_files={"broken.yml": {"groups": [{"name": "broken", "rules": [
         # two series per job on each side: many-to-many matching fails at every evaluation
         {"record": "test:broken", "expr": 'up{job="multi"} * on(job) up{job="multi"}'}]}]}})
+
+    def every_fault_shows():
+        health = {t["scrapePool"]: t["health"] for t in server.api("/api/v1/targets")["activeTargets"]}
+        rules = [r for g in server.api("/api/v1/rules")["groups"] for r in g["rules"]]
+        return health.get("gateway-down") == "down" and health.get("agentgateway") == "up" and \
+            [r["health"] for r in rules] == ["err"]
+
+    server.wait_for(every_fault_shows, what="the target down and the rule failing")
     yield server
     server.stop()
     for target in (twice, first, second):
@@ -87,10 +99,11 @@ def test_queries_targets_rules_and_alerts_on_a_real_prometheus(healthy_prometheu
                   rule_groups=["agentgateway.alerts", "agentgateway.recording"], alerts=True, queries=[
                       {"id": "requests", "query": "sum by (model) (agentgateway_requests_total)", "above": 0,
                        "per_label": {"label": "model", "values": list(MODELS)}},
-                      {"id": "tokens", "query": 'sum by (gen_ai_request_model) '
-                                                '(agentgateway_gen_ai_client_token_usage_sum{gen_ai_token_type="input"})',
+                      {"id": "tokens", "query": 'sum by (gen_ai_request_model) (agentgateway_gen_ai_client_'
+                                                'token_usage_sum{gen_ai_token_type="input"})',
                        "min_value": 25, "max_value": 25, "min_series": 2},
-                      {"id": "cost", "query": "sum by (gen_ai_request_model) (agentgateway_gen_ai_client_cost_usd_total)",
+                      {"id": "cost",
+                       "query": "sum by (gen_ai_request_model) (agentgateway_gen_ai_client_cost_usd_total)",
                        "per_label": {"label": "gen_ai_request_model", "values": ["gpt-4"]}, "above": 0}])
     checks = by_id(result)
     assert result["passed"], [c for c in result["checks"] if c["status"] != "passed"]
@@ -102,20 +115,21 @@ def test_queries_targets_rules_and_alerts_on_a_real_prometheus(healthy_prometheu
 
 
 def test_a_query_that_misses_says_which_model(healthy_prometheus, capsys):
-    result = prom(healthy_prometheus, capsys, ready=False, deadline=2, queries=[
+    result = prom(healthy_prometheus, capsys, ready=False, deadline=1, queries=[
         {"id": "requests", "query": "sum by (model) (agentgateway_requests_total)", "above": 0,
          "per_label": {"label": "model", "values": ["gpt-4", "claude-3"]}},
         {"id": "too-high", "query": "sum(agentgateway_requests_total)", "min_value": 1000},
         {"id": "nothing", "query": "agentgateway_no_such_metric"}])
     checks = by_id(result)
-    assert checks["requests"]["cause"] == "no_data" and "no fitting series for model=claude-3" in checks["requests"]["saw"]
+    assert checks["requests"]["cause"] == "no_data"
+    assert "no fitting series for model=claude-3" in checks["requests"]["saw"]
     assert checks["too-high"]["cause"] == "expectation" and "value >= 1000" in checks["too-high"]["saw"]
     assert checks["nothing"]["cause"] == "no_data" and checks["nothing"]["saw"] == "no series"
     assert checks["requests"]["attempts"] > 1, "a missing series is waited for until the deadline"
 
 
 def test_target_scraped_twice_down_and_a_broken_rule(faulty_prometheus, capsys):
-    result = prom(faulty_prometheus, capsys, deadline=8, ready=False, rules=True,
+    result = prom(faulty_prometheus, capsys, deadline=1, ready=False, rules=True,
                   targets=[{"job": "agentgateway"}, {"job": "gateway-down"}, {"job": "missing-job"}])
     checks = by_id(result)
     twice = checks["prometheus.targets.agentgateway"]
@@ -130,9 +144,16 @@ def test_target_scraped_twice_down_and_a_broken_rule(faulty_prometheus, capsys):
 
 
 def test_fail_on_error_fails_the_task_with_every_cause(faulty_prometheus, capsys):
-    result = prom(faulty_prometheus, capsys, deadline=3, ready=False, fail_on_error=True,
-                  targets=[{"job": "gateway-down"}])
-    assert result["failed"] and "prometheus.targets.gateway-down (target_down)" in result["msg"]
+    """prometheus_query fails the task by default (fail_on_error), with every failed check's cause; the results
+    come with the failure. grafana_info, an _info module, only reports by default: test_contract_grafana.py."""
+    args = {"service": {"url": faulty_prometheus.url}, "deadline": 1, "backoff": 0.2, "ready": False,
+            "targets": [{"job": "gateway-down"}, {"job": "missing-job"}]}
+    result = run_module(prometheus_query, args, capsys)
+    assert result["failed"] and result["msg"].startswith("2 Prometheus check(s) failed: "), result["msg"]
+    assert "prometheus.targets.gateway-down (target_down)" in result["msg"]
+    assert "prometheus.targets.missing-job (target_missing)" in result["msg"]
+    assert [c["status"] for c in result["checks"]] == ["failed", "failed"] and result["passed"] is False
+    assert not run_module(prometheus_query, dict(args, fail_on_error=False), capsys).get("failed")
 
 
 def test_service_probe_against_the_real_wiremock(mock_wiremock, capsys):

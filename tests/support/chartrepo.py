@@ -4,7 +4,8 @@ The upstream charts and the Gateway API release manifest cannot be downloaded he
 against the real control plane, this serves what an air-gapped user's mirror would serve:
 
 - ``/index.yaml`` and one package per chart the site installs, each a TEST chart (testchart/)
-  under the upstream name and pinned version, found by rendering the site;
+  under the upstream name and pinned version, read from a render of the site (the tests pass the
+  session's shared render, support.session; by hand the site is rendered for it);
 - ``/gateway-api/<version>/standard-install.yaml``: the Gateway API CRDs from the upstream
   schemas folder, at the path layout of the upstream release downloads, so only the base URL
   (agentgateway_gateway_api_base_url) changes.
@@ -42,6 +43,13 @@ TEMPLATE = HERE / "testchart"
 STATE_FILE = "chartrepo.json"
 
 
+def charts_of_render(render_dir):
+    """[(name, version)] of every Helm release in the index.yaml of a site render."""
+    index = yaml.safe_load(pathlib.Path(render_dir, "index.yaml").read_text(encoding="utf-8"))
+    charts = {(e["chart"]["name"], str(e["chart"]["version"])) for e in index["entries"] if e["type"] == "helm_release"}
+    return sorted(charts)
+
+
 def site_charts(extra_vars=None):
     """[(name, version)] of every chart site.yml installs (Loki included), read from a render."""
     with tempfile.TemporaryDirectory(prefix="agw-obs-charts-") as out:
@@ -53,10 +61,9 @@ def site_charts(extra_vars=None):
                    ANSIBLE_COLLECTIONS_PATH=str(REPO / ".venv" / "collections"))
         proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
-            raise RuntimeError("rendering the site to list its charts failed:\n%s" % (proc.stdout + proc.stderr)[-3000:])
-        index = yaml.safe_load(pathlib.Path(out, "index.yaml").read_text(encoding="utf-8"))
-    charts = {(e["chart"]["name"], str(e["chart"]["version"])) for e in index["entries"] if e["type"] == "helm_release"}
-    return sorted(charts)
+            raise RuntimeError("rendering the site to list its charts failed:\n%s"
+                               % (proc.stdout + proc.stderr)[-3000:])
+        return charts_of_render(out)
 
 
 def gateway_api_version():

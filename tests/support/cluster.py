@@ -1,25 +1,23 @@
 """The real control plane (tests/support/controlplane.py) for the proxy access path and diagnose tests.
 
-``verification_cluster`` starts one per test module and stops it by PID; ``Cluster`` creates
-objects through the real API server with the official kubernetes client, patches pod status (no
-kubelet does it here), and writes kubeconfigs for other users (tokens, exec plugins).
+``verification_cluster`` is the session's control plane (support.session, shared by every test
+module, each in namespaces of its own); ``Cluster`` creates objects through the real API server
+with the official kubernetes client (cluster-wide ones such as CRDs only where missing, since
+other modules may hold them), patches pod status (no kubelet does it here), and writes
+kubeconfigs for other users (tokens, exec plugins).
 """
 
 from __future__ import annotations
 
 import json
 import pathlib
-import shutil
 import socket
-import tempfile
 import time
 
 import pytest
 import yaml
 from kubernetes import client, config, dynamic
 from kubernetes.client.rest import ApiException
-
-from support.controlplane import ControlPlane
 
 
 class Cluster(object):
@@ -40,6 +38,26 @@ class Cluster(object):
             if exc.status != 409:
                 raise
             return resource.replace(body=obj, namespace=namespace, name=obj["metadata"]["name"])
+
+    def ensure(self, obj):
+        """Create ``obj`` unless it exists (cluster-wide objects such as CRDs other test modules may share)."""
+        resource = self.dynamic.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
+        try:
+            return resource.create(body=obj, namespace=obj["metadata"].get("namespace"))
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+            return None
+
+    def crds(self, paths):
+        """Create the CRDs in the YAML files ``paths`` where missing, and wait until each is Established."""
+        names = []
+        for path in paths:
+            crd = yaml.safe_load(pathlib.Path(path).read_text(encoding="utf-8"))
+            self.ensure(crd)
+            names.append(crd["metadata"]["name"])
+        for name in names:
+            self.wait_crd(name)
 
     def namespace(self, name):
         self.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
@@ -103,16 +121,6 @@ def host_address():
 
 
 @pytest.fixture(scope="module")
-def verification_cluster():
-    # Its own folder, not pytest's tmp_path: pytest removes all but the newest three base folders of a
-    # user, and a concurrent pytest run would delete etcd's data under a running control plane.
-    workdir = tempfile.mkdtemp(prefix="agw-obs-controlplane-")
-    plane = ControlPlane(workdir)
-    try:
-        plane.start()
-    except Exception:
-        plane.stop()
-        raise
-    yield Cluster(plane)
-    plane.stop()
-    shutil.rmtree(workdir, ignore_errors=True)
+def verification_cluster(controlplane):
+    """The session's control plane (support.session) with a client to create objects and patch pod status."""
+    return Cluster(controlplane)

@@ -22,9 +22,13 @@ IGNORED_KINDS = {"Event", "Lease", "Endpoints", "EndpointSlice", "ComponentStatu
                  "LocalSubjectAccessReview", "Binding", "TokenRequest", "Eviction"}
 
 
-def snapshot(kubeconfig, context=None):
+def snapshot(kubeconfig, context=None, namespaces=None):
+    """Every object, or with ``namespaces`` only the objects in them and those Namespaces themselves."""
     client = DynamicClient(config.new_client_from_config(config_file=kubeconfig, context=context,
                                                          persist_config=False))
+    # The client keeps what it discovered in a file per API server: kinds added since (CRDs another
+    # test module or this test installed on the shared control plane) are in it only once refreshed.
+    client.resources.invalidate_cache()
     found, seen = set(), set()
     for resource in client.resources.search():
         if isinstance(resource, ResourceList) or "/" in resource.name or "list" not in (resource.verbs or []):
@@ -35,6 +39,9 @@ def snapshot(kubeconfig, context=None):
         for item in resource.get().items or []:
             meta = item.metadata
             if meta.ownerReferences:
+                continue
+            if namespaces is not None and (meta.namespace or (meta.name if resource.kind == "Namespace" else None)) \
+                    not in namespaces:
                 continue
             where = "%s/%s" % (meta.namespace, meta.name) if meta.namespace else meta.name
             found.add("%s/%s %s" % (resource.group or "core", resource.kind, where))

@@ -95,7 +95,7 @@ class JsonServer(object):
             self.server.socket = tls_context.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
         self.url = "%s://127.0.0.1:%d" % ("https" if tls_context else "http", self.port)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
 
     def handle(self, method, path, query, headers, body):  # pragma: no cover - overridden

@@ -1,6 +1,6 @@
 """The grafana role's dashboards against a real Prometheus over backfilled gateway series.
 
-``genai_prometheus`` (session scope) writes three hours of synthetic gateway metrics in
+``genai_prometheus`` (session scope) writes an hour of synthetic gateway metrics in
 OpenMetrics text with the gateway's real metric and label names (shared/reference/agentgateway.md,
 crates' HTTPLabels / GenAILabels with the flattened route identifier), plus the target labels the
 prometheus role's scrape job adds (job, namespace, pod, gateway_networking_k8s_io_gateway_name).
@@ -29,11 +29,12 @@ from support.prometheus import PrometheusServer
 
 DASHBOARD_DIR = REPO / "roles" / "grafana" / "files" / "dashboards"
 
-STEP = 30  # seconds between samples
-WINDOW = 3 * 3600  # seconds of data
+STEP = 30  # seconds between samples (the prometheus role's scrape interval)
+# Seconds of data: every range of the dashboards finds samples in it ([1h]; [24h] and [1d] over what there is).
+WINDOW = 3600
 
-# Grafana's built-in variables, as the tests substitute them.
-BUILTINS = {"__rate_interval": "2m", "__interval": "1m", "__range": "3h", "__range_s": "10800"}
+# Grafana's built-in variables, as the tests substitute them (a dashboard over the last hour).
+BUILTINS = {"__rate_interval": "2m", "__interval": "1m", "__range": "1h", "__range_s": "3600"}
 
 TARGET = {
     "job": "agentgateway",
@@ -358,19 +359,15 @@ def render_stack(render_dir, extra_vars=None, check=True, args=()):
 
 
 @pytest.fixture(scope="session")
-def stack_render(tmp_path_factory):
-    """The stack with defaults (kind profile, Loki off), rendered once per session; read-only."""
-    out = tmp_path_factory.mktemp("stack-render")
-    render_stack(out)
-    return out
+def stack_render(site_render):
+    """The site with defaults (kind profile, Loki off), rendered once per session (support.session); read-only."""
+    return site_render("default")
 
 
 @pytest.fixture(scope="session")
-def stack_render_loki(tmp_path_factory):
-    """The stack with Loki on, rendered once per session; read-only."""
-    out = tmp_path_factory.mktemp("stack-render-loki")
-    render_stack(out, {"agw_obs_loki_enabled": True})
-    return out
+def stack_render_loki(site_render):
+    """The site with Loki on, rendered once per session (support.session); read-only."""
+    return site_render("loki")
 
 
 @pytest.fixture(scope="session")

@@ -92,11 +92,9 @@ def snapshot(directory):
 
 
 @pytest.fixture(scope="session")
-def rendered_site(tmp_path_factory):
-    """The default site (kind profile, oss) rendered once per session; read-only for tests."""
-    out = tmp_path_factory.mktemp("site-render")
-    render_site(out)
-    return out
+def rendered_site(site_render):
+    """The default site (kind profile, oss), rendered once per session (support.session); read-only for tests."""
+    return site_render("default")
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,8 @@
-"""Fixtures and helpers for the gateway roles (agentgateway, gateway_observability).
+"""Helpers for the gateway roles (agentgateway, gateway_observability).
 
-``seed_raw_configs`` reads the tutorial's own rawConfig blocks from the seed post, as written.
+``role_objects`` reads the manifests a render folder's index.yaml gives to some roles (a site
+render holds every role's files). ``seed_raw_configs`` reads the tutorial's own rawConfig blocks
+from the seed post, as written.
 ``pod_discovery_labels`` models what Prometheus' kubernetes pod discovery sees for a proxy pod that
 agentgateway's deployer creates: labels from controller/pkg/helm/agentgateway/templates/_helpers.tpl
 ("kgateway.gateway.selectorLabels" plus the gateway class label) and the container port 15020
@@ -13,28 +15,39 @@ from __future__ import annotations
 import pathlib
 import re
 
-import pytest
 import yaml
 
-from support.fixtures import REPO, render_playbook, rendered_manifests
+from support.fixtures import load_rendered
 
-GATEWAY_PLAYBOOK = REPO / "tests" / "functional" / "playbooks" / "gateway.yml"
-STACK_PLAYBOOK = REPO / "tests" / "functional" / "playbooks" / "gateway_stack.yml"
-
-
-def render_gateway(render_dir, extra_vars=None, check=True, playbook=GATEWAY_PLAYBOOK):
-    return render_playbook(playbook, render_dir, extra_vars, check=check)
+GATEWAY_ROLES = ("agentgateway", "gateway_observability")
 
 
-rendered_objects = rendered_manifests
+def index_entries(render_dir, roles=GATEWAY_ROLES):
+    """The entries of ``render_dir``/index.yaml that belong to ``roles``."""
+    return [e for e in load_rendered(render_dir, "index.yaml")["entries"] if e["role"] in roles]
 
 
-def objects_of_kind(render_dir, kind):
-    return [obj for obj in rendered_objects(render_dir).values() if obj["kind"] == kind]
+def role_objects(render_dir, roles=GATEWAY_ROLES):
+    """{relative path: object} of every manifest ``roles`` rendered into ``render_dir`` (by its index.yaml)."""
+    return {e["path"]: load_rendered(render_dir, e["path"]) for e in index_entries(render_dir, roles)
+            if e["type"] == "manifest"}
+
+
+def manifests(documents):
+    """The manifests among {relative path: object} (helm release files left out)."""
+    return {path: obj for path, obj in documents.items() if path.startswith("manifests/")}
+
+
+def objects_of_kind(objects, kind):
+    """The objects of ``kind`` among {relative path: object}."""
+    return [obj for obj in objects.values() if obj["kind"] == kind]
 
 
 def seed_raw_configs(tutorial):
-    """Every rawConfig block of the seed tutorial (the ``seed_tutorial`` file), parsed as it stands (first: the main one)."""
+    """Every rawConfig block of the seed tutorial (the ``seed_tutorial`` file), parsed as it stands.
+
+    The first is the main one.
+    """
     text = pathlib.Path(tutorial).read_text(encoding="utf-8")
     blocks = []
     for block in re.findall(r"```(?:yaml|bash)\n(.*?)```", text, re.S):
@@ -99,15 +112,3 @@ def relabel(labels, rules):
         else:
             raise AssertionError("relabel action %s not modelled" % action)
     return labels
-
-
-@pytest.fixture(scope="session")
-def gateway_renders(tmp_path_factory):
-    """Both variants rendered once per session: {"oss": dir, "enterprise": dir}."""
-    out = {}
-    for variant, profile in (("oss", "kind"), ("enterprise", "production")):
-        directory = tmp_path_factory.mktemp("gateway-%s" % variant)
-        render_gateway(directory, {"agw_obs_gateway_variant": variant, "agw_obs_profile": profile,
-                                   "gateway_observability_loki_enabled": True})
-        out[variant] = directory
-    return out

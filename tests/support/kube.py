@@ -1,5 +1,5 @@
-"""Pytest fixtures for apply mode: the real control plane (tests/support/controlplane.py), its
-snapshots, and site.yml run against it."""
+"""Pytest fixtures for apply mode: snapshots of the session's real control plane (support.session's
+``controlplane``), site.yml run against it, and the local repository of test charts."""
 
 from __future__ import annotations
 
@@ -7,33 +7,19 @@ import pytest
 import yaml
 
 from support.cluster_snapshot import snapshot
-from support.controlplane import ControlPlane
 from support.fixtures import run_playbook, REPO
-from support.tools import ToolMissing, tool
-
-
-@pytest.fixture(scope="session")
-def controlplane(tmp_path_factory):
-    """etcd + kube-apiserver + kube-controller-manager v1.36.1 for this test session (per xdist worker)."""
-    try:
-        tool("kube-apiserver")
-    except ToolMissing as exc:
-        pytest.fail(str(exc))
-    plane = ControlPlane(tmp_path_factory.mktemp("controlplane"))
-    try:
-        plane.start()
-    except Exception:
-        plane.stop()
-        raise
-    yield plane
-    plane.stop()
+from support.tools import tool
 
 
 @pytest.fixture
 def cluster_snapshot(controlplane):
-    """``take()`` returns the set of objects in the control plane (see support.cluster_snapshot)."""
-    def take():
-        return snapshot(str(controlplane.kubeconfig_path))
+    """``take(namespaces=None)``: the set of objects in the control plane (see support.cluster_snapshot).
+
+    The control plane is the session's, shared by every worker: a test that compares snapshots
+    names the namespaces it owns, so another module's objects never count.
+    """
+    def take(namespaces=None):
+        return snapshot(str(controlplane.kubeconfig_path), namespaces=namespaces)
     return take
 
 
@@ -55,12 +41,16 @@ def kubeconfig_with(path, source, **changes):
 
 
 @pytest.fixture(scope="session")
-def test_chart_repo(tmp_path_factory):
-    """The local repository of TEST charts (support.chartrepo), serving every chart the site installs."""
+def test_chart_repo(tmp_path_factory, site_render):
+    """The local repository of TEST charts (support.chartrepo), serving every chart the site installs.
+
+    The charts are those of the session's shared render with Loki (support.session), so no render
+    of its own; the repository and its HTTP server are this worker's, stopped by PID at its end.
+    """
     from support import chartrepo  # pylint: disable=import-outside-toplevel
 
     directory = tmp_path_factory.mktemp("charts")
-    state = chartrepo.up(directory)
+    state = chartrepo.up(directory, chartrepo.charts_of_render(site_render("loki")))
     yield state
     chartrepo.down(directory)
 

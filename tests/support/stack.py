@@ -2,7 +2,8 @@
 
 ``LocalStack`` starts, on 127.0.0.1 with ports picked at run time:
 
-* the real WireMock with the mock_backend role's rendered mappings (key ``mock-key``);
+* the real WireMock with the mock_backend role's rendered mappings (key ``mock-key``): its own, or
+  a running one (the pytest fixture ``local_stack`` takes the session's, ``mock_wiremock``);
 * ``GatewayStandIn`` (tests/support/contract.py) in front of it, with a metrics port;
 * the real Prometheus 3.14 scraping that metrics port every second as job ``agentgateway``, with
   the prometheus role's rendered alerting and recording rules;
@@ -42,13 +43,17 @@ def dashboards():
 
 
 class LocalStack(object):
+    """The stack; ``wiremock``: a running WireMock to use instead of starting one (it is left running)."""
+
     def __init__(self, prometheus_binary, workdir, mock_render, prometheus_values, loki=True,
-                 grafana_password=GRAFANA_PASSWORD):
+                 grafana_password=GRAFANA_PASSWORD, wiremock=None):
         self.workdir = pathlib.Path(workdir)
         self.started = []
         try:
-            self.wiremock = start_from_render(mock_render, self.workdir / "wiremock")
-            self.started.append(self.wiremock)
+            self.wiremock = wiremock
+            if self.wiremock is None:
+                self.wiremock = start_from_render(mock_render, self.workdir / "wiremock")
+                self.started.append(self.wiremock)
             self.tempo = ContractTempo()
             self.started.append(self.tempo)
             self.loki = ContractLoki() if loki else None
@@ -94,7 +99,8 @@ class LocalStack(object):
 
 
 @pytest.fixture
-def local_stack(prometheus_binary, tmp_path, mock_render, prometheus_values):
-    stack = LocalStack(prometheus_binary, tmp_path, mock_render, prometheus_values)
+def local_stack(prometheus_binary, tmp_path, mock_render, prometheus_values, mock_wiremock):
+    """The stack around the session's WireMock (tests must not stop it)."""
+    stack = LocalStack(prometheus_binary, tmp_path, mock_render, prometheus_values, wiremock=mock_wiremock)
     yield stack
     stack.stop()

@@ -1,8 +1,9 @@
 """A real WireMock (npm jar) on 127.0.0.1 loaded with the mappings the mock_backend role renders.
 
-``mock_render`` renders playbooks/mock.yml once per session; ``mock_wiremock`` starts WireMock
-with the rendered ConfigMap's mapping files and the rendered Deployment's arguments (port and
-root directory replaced), so the tests exercise exactly what the role would deploy.
+``mock_render`` is the session's site render (support.session: site.yml rendered once per session
+with its defaults; read-only); ``mock_wiremock`` starts WireMock with the mock_backend role's
+rendered ConfigMap's mapping files and the rendered Deployment's arguments (port and root directory
+replaced), so the tests exercise exactly what the role would deploy.
 """
 
 from __future__ import annotations
@@ -15,14 +16,10 @@ import urllib.request
 
 import pytest
 
-from support.fixtures import REPO, render_playbook, rendered_manifests
+from support.fixtures import REPO, rendered_manifests
 from support.services import Service, free_port, wait_http
 
 JAR = REPO / "tests" / "node_modules" / "wiremock" / "build" / "wiremock-standalone-3.13.2.jar"
-
-
-def render_mock_backend(out_dir, extra_vars=None, check=True):
-    return render_playbook(REPO / "playbooks" / "mock.yml", out_dir, extra_vars, check=check)
 
 
 def load_objects(render_dir):
@@ -73,7 +70,10 @@ class WireMock(object):
 
 
 def start_from_render(render_dir, work_dir, name="mock-openai"):
-    """WireMock with the rendered ConfigMap files as its mappings and the rendered arguments."""
+    """WireMock with the rendered ConfigMap files as its mappings and the rendered arguments.
+
+    ``render_dir`` is a render of the site (or of the mock_backend role alone).
+    """
     objects = load_objects(render_dir)
     config_map = objects[("ConfigMap", name + "-mappings")]
     mappings = pathlib.Path(work_dir, "mappings")
@@ -84,16 +84,9 @@ def start_from_render(render_dir, work_dir, name="mock-openai"):
 
 
 @pytest.fixture(scope="session")
-def mock_render(tmp_path_factory):
-    """playbooks/mock.yml rendered with its defaults (read-only for tests)."""
-    out = tmp_path_factory.mktemp("mock-render")
-    render_mock_backend(out)
-    return out
-
-
-@pytest.fixture(scope="session")
-def mock_objects(mock_render):
-    return load_objects(mock_render)
+def mock_render(rendered_site):
+    """The render WireMock's mappings come from: the session's default site render (read-only for tests)."""
+    return rendered_site
 
 
 @pytest.fixture(scope="session")

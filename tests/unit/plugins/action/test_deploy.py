@@ -95,7 +95,11 @@ def test_invalid_entries_fail_before_any_file_is_written(tmp_path):
 # ---- apply outlet -----------------------------------------------------------------------------
 
 def apply(args, results=None, **kwargs):
-    action = make_action(args, **kwargs)
+    """Run the action in apply mode; ``results`` maps a call's number (from 1) to what it returns.
+
+    The cluster check is off unless ``args`` asks for it (tested on its own below).
+    """
+    action = make_action(dict({"cluster_check": False}, **args), **kwargs)
     calls = []
 
     def fake_execute_module(module_name=None, module_args=None, task_vars=None, **_kw):
@@ -232,7 +236,7 @@ def apply_plans(plans, job_results=None, started_results=None, other_result=None
     starting it returns, ``other_result`` what every other module call returns (default: changed).
     Returns (result, calls, action) with calls as (module, args, wrap_async).
     """
-    action = make_action(dict(kwargs.pop("args", {}), plans=plans), **kwargs)
+    action = make_action(dict({"cluster_check": False}, **dict(kwargs.pop("args", {}), plans=plans)), **kwargs)
     calls, polls, jobs = [], {}, {}
 
     def fake_execute_module(module_name=None, module_args=None, task_vars=None, wrap_async=False, **_kw):
@@ -282,7 +286,7 @@ def test_plans_start_every_release_before_waiting_then_apply_the_objects():
     assert action._task.async_val == 0, "the task's async setting is restored"
     assert result["roles"] == ["prometheus", "tempo"]
     assert [(a["role"], a["target"]) for a in result["applied"]] == [
-        ("prometheus", "namespaces monitoring"), ("tempo", "namespaces monitoring"),
+        ("site", "namespaces monitoring"),
         ("prometheus", "release monitoring/prometheus"), ("tempo", "release monitoring/tempo"),
         ("tempo", "Service monitoring/tempo-query")]
     assert result["changed"] is True and result["namespaces"] == ["monitoring"]
@@ -329,20 +333,92 @@ def test_plans_validate_every_plan_before_anything_changes():
     execute.assert_not_called()
 
 
-@pytest.mark.parametrize("args, message", [
-    ({"render_dir": "/tmp/x"}, "apply mode with state=present only"),
-    ({"state": "absent"}, "apply mode with state=present only"),
-    ({"validate_only": True}, "apply mode with state=present only"),
-])
-def test_plans_are_refused_outside_apply_present(args, message):
-    with pytest.raises(AnsibleActionFail, match=message):
-        apply_plans(PLANS, args=args)
+def test_plans_go_in_waves_a_roles_releases_in_order_different_roles_together():
+    """wave n holds each role's n-th release: agentgateway's CRDs chart goes with Prometheus, its controller after."""
+    crds = dict(RELEASE, release="agentgateway-crds", namespace="agentgateway-system")
+    controller = dict(RELEASE, release="agentgateway", namespace="agentgateway-system")
+    plans = PLANS + [{"role": "agentgateway", "releases": [crds, controller], "after_releases": [ROUTE]}]
+    result, calls, _action = apply_plans(plans)
+    started = [c[1]["name"] for c in calls if c[2]]
+    assert started == ["prometheus", "tempo", "agentgateway-crds"], "the first wave runs together"
+    second_wave = next(i for i, c in enumerate(calls) if c[0] == "kubernetes.core.helm" and c[1]["name"] == "agentgateway")
+    first_wave_done = max(i for i, c in enumerate(calls) if c[0] == "ansible.legacy.async_status"
+                          and c[1]["mode"] == "cleanup")
+    assert first_wave_done < second_wave, "the controller's release (alone in its wave) waits for the first wave"
+    assert [c[1]["definition"][0]["kind"] for c in calls if c[0] == "kubernetes.core.k8s"] == ["Service", "HTTPRoute"]
+    assert result["changed"] is True
+
+
+def test_plans_are_removed_in_reverse_waves_then_the_namespaces():
+    crds = dict(RELEASE, release="agentgateway-crds", namespace="agentgateway-system")
+    controller = dict(RELEASE, release="agentgateway", namespace="agentgateway-system")
+    plans = PLANS + [{"role": "agentgateway", "releases": [crds, controller], "after_releases": [ROUTE]}]
+    _result, calls, _action = apply_plans(plans, args={"state": "absent", "concurrent": False})
+    order = [(c[0].split(".")[-1], c[1].get("name") or c[1]["definition"][0]["kind"] if "definition" in c[1]
+              else c[1].get("name") or ",".join(c[1].get("names", []))) for c in calls]
+    assert order == [("k8s", "HTTPRoute"), ("k8s", "Service"), ("helm", "agentgateway"),
+                     ("helm", "agentgateway-crds"), ("helm", "tempo"), ("helm", "prometheus"),
+                     ("managed_namespace", "monitoring,agentgateway-system")]
+
+
+def test_plans_render_every_file_at_once_with_one_index(tmp_path):
+    result, calls, _action = apply_plans(PLANS, args={"render_dir": str(tmp_path)})
+    assert calls == [], "render mode contacts nothing"
+    assert result["roles"] == ["prometheus", "tempo"]
+    index = yaml.safe_load((tmp_path / "index.yaml").read_text())
+    assert sorted({e["role"] for e in index["entries"]}) == ["prometheus", "tempo"]
+    assert sorted(result["files"]) == ["helm/monitoring/prometheus.yaml", "helm/monitoring/tempo.yaml",
+                                       "manifests/monitoring/Service-tempo-query.yaml"]
+
+
+def test_planned_parts_are_checked_with_the_deployed_ones_but_not_deployed(tmp_path):
+    """A role on its own after another in the same play: its part is checked against the other's."""
+    clash = {"role": "grafana", "releases": [RELEASE]}
+    with pytest.raises(AnsibleActionFail, match="role grafana would also render or apply release prometheus"):
+        run({"plans": [clash], "planned": PLANS, "render_dir": str(tmp_path)})
+    assert list(tmp_path.iterdir()) == []
+    fine = {"role": "grafana", "releases": [dict(RELEASE, release="grafana")]}
+    result = run({"plans": [fine], "planned": PLANS, "render_dir": str(tmp_path)})
+    assert result["files"] == ["helm/monitoring/grafana.yaml"]
+
+
+def test_apply_mode_checks_the_cluster_first_and_names_the_setting_to_fix():
+    action = make_action({"role": "prometheus", "releases": [RELEASE], "kubeconfig": "/k", "helm_binary": "/opt/helm"})
+    calls = []
+
+    def fake(module_name=None, module_args=None, task_vars=None, **_kw):
+        calls.append((module_name, module_args))
+        return {"failed": True, "cause": "unreachable", "msg": "no answer from the API server at https://x"}
+
+    with mock.patch.object(action, "_execute_module", side_effect=fake):
+        with pytest.raises(AnsibleActionFail) as failure:
+            action.run(task_vars={})
+    assert calls == [("agentgateway.observability.cluster_preflight", {"kubeconfig": "/k", "helm_binary": "/opt/helm"})]
+    assert "agw_obs_kubeconfig=/k" in str(failure.value) and "Start the cluster" in str(failure.value)
 
 
 def test_plans_refuse_a_role_named_twice_and_role_with_plans():
-    with pytest.raises(AnsibleActionFail, match="prometheus more than once"):
+    with pytest.raises(AnsibleActionFail, match="prometheus planned more than once"):
         apply_plans([PLANS[0], PLANS[0]])
     with pytest.raises(AnsibleActionFail, match="mutually exclusive: role|plans"):
         make_action({"role": "x", "plans": PLANS}).run(task_vars={})
     with pytest.raises(AnsibleActionFail, match="one of the following is required: role, plans"):
         make_action({"releases": [RELEASE]}).run(task_vars={})
+
+
+def test_a_secrets_values_never_reach_a_diff_but_its_changed_keys_do(tmp_path):
+    from ansible_collections.agentgateway.observability.plugins.action.deploy import _hide_secret_diff
+
+    diff = _hide_secret_diff("Secret m/x", {"before": {"data": {"a": "old", "k": "same", "gone": "x"}},
+                                            "after": {"data": {"a": "new", "k": "same", "n": "y"}}})
+    assert diff["before"]["data"] == {"a": "(hidden)", "k": "(hidden)", "gone": "(hidden)"}
+    assert diff["after"]["data"] == {"a": "(hidden), changed", "k": "(hidden)", "n": "(hidden), changed"}
+    assert _hide_secret_diff("ConfigMap m/x", {"after": {"data": {"a": "1"}}})["after"]["data"] == {"a": "1"}
+    secret = dict(SECRET, stringData={"password": "s3cret", "user": "admin"})
+    run({"role": "grafana", "render_dir": str(tmp_path), "objects": [secret]})
+    changed = dict(secret, stringData={"password": "n3w", "user": "admin"})
+    result = run({"role": "grafana", "render_dir": str(tmp_path), "objects": [changed]}, check_mode=True, diff=True)
+    shown = [d for d in result["diff"] if "Secret" in d["after_header"]][0]
+    assert "s3cret" not in str(result) and "n3w" not in str(result)
+    assert "password: (hidden), changed" in shown["after"] and "password: (hidden)\n" in shown["before"]
+    assert "user: (hidden)\n" in shown["after"]

@@ -68,20 +68,24 @@ def test_the_same_failure_without_validate_only_names_the_settings_too(tmp_path)
 
 
 def test_an_entry_another_role_claims_is_refused_naming_both_roles_settings():
-    tempo = validate({"role": "tempo", "releases": [dict(RELEASE, release="tempo")],
-                      "settings": {"tempo_release_name": "tempo", "tempo_namespace": "monitoring"}})
+    tempo = {"role": "tempo", "releases": [dict(RELEASE, release="tempo")],
+             "settings": {"tempo_release_name": "tempo", "tempo_namespace": "monitoring"}}
+    loki = {"role": "loki", "releases": [dict(RELEASE, release="tempo")],
+            "settings": {"loki_release_name": "tempo", "loki_namespace": "monitoring", "loki_chart_name": "loki"}}
     with pytest.raises(AnsibleActionFail) as info:
-        validate({"role": "loki", "releases": [dict(RELEASE, release="tempo")], "claimed": tempo["claims"],
-                  "settings": {"loki_release_name": "tempo", "loki_namespace": "monitoring", "loki_chart_name": "loki"}})
+        validate({"plans": [tempo, loki]})
     assert str(info.value) == (
-        "deploy (role loki): role loki would also render or apply release tempo in namespace monitoring "
+        "deploy: role loki would also render or apply release tempo in namespace monitoring "
         "(helm/monitoring/tempo.yaml), which role tempo does: give one of them another name "
         "(loki: loki_namespace, loki_release_name; tempo: tempo_namespace, tempo_release_name)")
+    with pytest.raises(AnsibleActionFail, match="role loki would also render or apply release tempo"):
+        validate({"plans": [loki], "planned": [tempo]})
 
 
-def test_a_role_may_claim_its_own_entries_again():
-    first = validate({"role": "prometheus", "releases": [RELEASE]})
-    again = validate({"role": "prometheus", "releases": [RELEASE], "claimed": first["claims"]})
+def test_a_role_planned_again_replaces_its_earlier_part():
+    first = validate({"plans": [{"role": "prometheus", "releases": [RELEASE]}]})
+    again = validate({"plans": [{"role": "prometheus", "releases": [RELEASE]}],
+                      "planned": [{"role": "prometheus", "releases": [RELEASE]}]})
     assert again["claims"] == first["claims"]
 
 

@@ -70,7 +70,7 @@ def test_paths_follow_the_render_layout():
 
 
 def test_plan_documents_and_index_entries():
-    plan = ds.Plan("grafana", releases=[RELEASE], objects_first=[SECRET], objects=[CLASS],
+    plan = ds.Plan("grafana", releases=[RELEASE], before_releases=[SECRET], after_releases=[CLASS],
                    remote_manifests=[{"name": "gateway-api", "url": "https://example.test/std.yaml",
                                       "version": "v1.6.1"}])
     docs = plan.documents()
@@ -89,7 +89,7 @@ def test_plan_documents_and_index_entries():
 
 def test_duplicate_paths_in_one_role_are_refused():
     with pytest.raises(ds.DesiredStateError, match="two entries render to"):
-        ds.Plan("grafana", objects=[SECRET, SECRET])
+        ds.Plan("grafana", after_releases=[SECRET, SECRET])
 
 
 def test_dump_is_deterministic_and_keeps_multiline_strings_readable():
@@ -183,7 +183,7 @@ def test_a_chart_mirror_must_be_a_repository_url_or_an_oci_prefix(mirror):
 
 def test_namespaces_of_a_plan_with_the_labels_of_its_namespace_objects():
     ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "gw", "labels": {"team": "a"}}}
-    plan = ds.Plan("x", releases=[RELEASE], objects_first=[ns, SECRET])
+    plan = ds.Plan("x", releases=[RELEASE], before_releases=[ns, SECRET])
     assert plan.namespaces() == {"gw": {"team": "a"}, "monitoring": {}}
 
 

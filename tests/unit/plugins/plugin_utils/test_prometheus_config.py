@@ -6,6 +6,14 @@ import pytest
 
 from ansible_collections.agentgateway.observability.plugins.filter import prometheus as prometheus_filters
 from ansible_collections.agentgateway.observability.plugins.plugin_utils import prometheus_config as pc
+from support import planner
+
+# The thresholds' values live in the role's defaults/main.yml only.
+DEFAULTS = {key: planner.value("prometheus", variable) for key, (variable, _rule) in pc.THRESHOLDS.items()}
+
+
+def thresholds(**changes):
+    return dict(DEFAULTS, **changes)
 
 
 def test_label_names_are_sanitized_like_service_discovery_does():
@@ -43,7 +51,7 @@ def test_scrape_job_refuses_bad_input_naming_the_variable(args, message):
 
 
 def test_rules_select_the_job_and_use_the_thresholds():
-    rules = pc.alerting_rules("gw-pods", {"error_ratio": 0.02, "cost_usd_per_hour": 2.5, "for": "10m"})
+    rules = pc.alerting_rules("gw-pods", thresholds(error_ratio=0.02, cost_usd_per_hour=2.5, **{"for": "10m"}))
     by_name = {r["alert"]: r for r in rules["groups"][0]["rules"]}
     assert 'job="gw-pods"' in by_name["AgentgatewayScrapeTargetDown"]["expr"]
     assert by_name["AgentgatewayHighErrorRatio"]["expr"].endswith(") > 0.02")
@@ -54,32 +62,39 @@ def test_rules_select_the_job_and_use_the_thresholds():
 
 
 @pytest.mark.parametrize(
-    "thresholds, message",
+    "changes, message",
     [
-        ({"error_ratio": 0}, "ratio in (0, 1]"),
-        ({"backend_error_ratio": 1.5}, "ratio in (0, 1]"),
-        ({"latency_p95_seconds": -1}, "must be positive"),
-        ({"for": "5 minutes"}, "must look like 5m"),
-        ({"errors": 0.1}, "unknown alert thresholds: errors"),
-        ({"memory_limit_ratio": 1.2}, "memory_limit_ratio=1.2 must be a ratio in (0, 1]"),
-        ({"mcp_error_ratio": 0}, "mcp_error_ratio=0 must be a ratio in (0, 1]"),
-        ({"guardrail_block_ratio": "a lot"}, "guardrail_block_ratio='a lot' must be a number"),
-        ({"guardrail_block_spike_factor": 0.5}, "must be at least 1"),
-        ({"retry_ratio": 0}, "retry_ratio=0 must be positive"),
-        ({"upstream_connect_p95_seconds": True}, "must be a number"),
-        ({"xds_silence": 15}, "xds_silence=15 must look like 5m"),
+        ({"error_ratio": 0}, "prometheus_alert_error_ratio=0 must be a ratio in (0, 1]"),
+        ({"backend_error_ratio": 1.5}, "prometheus_alert_backend_error_ratio=1.5 must be a ratio in (0, 1]"),
+        ({"latency_p95_seconds": -1}, "prometheus_alert_latency_p95_seconds=-1 must be a positive number"),
+        ({"for": "5 minutes"}, "prometheus_alert_for=5 minutes must be a Prometheus duration"),
+        ({"errors": 0.1}, "unknown alert threshold errors"),
+        ({"memory_limit_ratio": 1.2}, "prometheus_alert_memory_limit_ratio=1.2 must be a ratio in (0, 1]"),
+        ({"mcp_error_ratio": 0}, "prometheus_alert_mcp_error_ratio=0 must be a ratio in (0, 1]"),
+        ({"guardrail_block_ratio": "a lot"}, "prometheus_alert_guardrail_block_ratio=a lot must be a ratio"),
+        ({"guardrail_block_spike_factor": 0.5}, "prometheus_alert_guardrail_block_spike_factor=0.5 must be at least 1"),
+        ({"retry_ratio": 0}, "prometheus_alert_retry_ratio=0 must be a positive number"),
+        ({"upstream_connect_p95_seconds": True}, "prometheus_alert_upstream_connect_p95_seconds=True must be a positive"),
+        ({"xds_silence": 15}, "prometheus_alert_xds_silence=15 must be a Prometheus duration"),
     ],
 )
-def test_rules_refuse_bad_thresholds(thresholds, message):
+def test_rules_refuse_bad_thresholds_naming_the_variable(changes, message):
     with pytest.raises(pc.PrometheusConfigError) as err:
-        pc.alerting_rules("agw", thresholds)
+        pc.alerting_rules("agw", thresholds(**changes))
     assert message in str(err.value)
 
 
+def test_rules_need_every_threshold_and_have_no_defaults_of_their_own():
+    partial = dict(DEFAULTS)
+    del partial["cost_usd_per_hour"]
+    with pytest.raises(pc.PrometheusConfigError, match="alert thresholds missing: cost_usd_per_hour"):
+        pc.alerting_rules("agw", partial)
+
+
 def test_runtime_alerts_use_their_thresholds():
-    rules = pc.alerting_rules("gw-pods", {"memory_limit_ratio": 0.8, "xds_silence": "30m", "mcp_error_ratio": 0.1,
-                                          "guardrail_block_ratio": 0.5, "guardrail_block_spike_factor": 2,
-                                          "retry_ratio": 1.5, "upstream_connect_p95_seconds": 0.25})
+    rules = pc.alerting_rules("gw-pods", thresholds(memory_limit_ratio=0.8, xds_silence="30m", mcp_error_ratio=0.1,
+                                                    guardrail_block_ratio=0.5, guardrail_block_spike_factor=2,
+                                                    retry_ratio=1.5, upstream_connect_p95_seconds=0.25))
     by_name = {r["alert"]: r for r in rules["groups"][0]["rules"]}
     assert by_name["AgentgatewayMemoryNearLimit"]["expr"].endswith(") > 0.8")
     assert by_name["AgentgatewayXdsSilent"]["expr"].count("[30m]") == 2
@@ -123,9 +138,9 @@ def test_filters_wrap_errors_for_ansible():
                             "prometheus_gateway_pod_monitor", "prometheus_rule_object"}
     with pytest.raises(Exception, match=r"prometheus_chart_pods_job_discovery: prometheus_gateway_pod_labels\[app\]"):
         filters["prometheus_chart_pods_job_discovery"](["ns"], {"app": "agw.*"})
-    with pytest.raises(Exception, match="prometheus_genai_rules: alert threshold error_ratio"):
-        filters["prometheus_genai_rules"]("agw", {"error_ratio": 2})
-    out = filters["prometheus_genai_rules"]("agw", {}, ["user"])
+    with pytest.raises(Exception, match="prometheus_genai_rules: prometheus_alert_error_ratio=2 must be a ratio"):
+        filters["prometheus_genai_rules"]("agw", thresholds(error_ratio=2))
+    out = filters["prometheus_genai_rules"]("agw", DEFAULTS, ["user"])
     assert set(out) == {"alerting", "recording"}
 
 
@@ -192,7 +207,7 @@ def test_pod_monitor_refuses_what_a_label_selector_cannot_say(pod_labels, namesp
 
 
 def test_prometheus_rule_holds_the_groups_unchanged():
-    groups = pc.alerting_rules("agentgateway")["groups"] + pc.recording_rules("agentgateway")["groups"]
+    groups = pc.alerting_rules("agentgateway", DEFAULTS)["groups"] + pc.recording_rules("agentgateway")["groups"]
     rule = pc.prometheus_rule("r", "monitoring", {"release": "kps"}, groups)
     assert rule["spec"]["groups"] == groups
     assert rule["metadata"]["labels"]["release"] == "kps"
