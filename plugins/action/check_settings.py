@@ -14,11 +14,8 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.agentgateway.observability.plugins.plugin_utils.desired_state import plain
-from ansible_collections.agentgateway.observability.plugins.plugin_utils.settings_checks import (
-    VALIDATORS,
-    check,
-    failure_message,
-)
+from ansible_collections.agentgateway.observability.plugins.plugin_utils.rules import message
+from ansible_collections.agentgateway.observability.plugins.plugin_utils.settings_checks import VALIDATORS, check
 
 ARGUMENT_SPEC = {
     "role": {"type": "str", "required": True, "choices": sorted({role for role, _entry in VALIDATORS})},
@@ -57,12 +54,11 @@ class ActionModule(ActionBase):
         del tmp
         _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         role, entry_point = args["role"], args["entry_point"]
-        if (role, entry_point) not in VALIDATORS:
-            raise AnsibleActionFail("role %s has no entry point %s to check (known: %s)"
-                                    % (role, entry_point, ", ".join("%s/%s" % k for k in sorted(VALIDATORS))))
         settings = _TaskSettings(self._templar, task_vars or {})
         try:
             what, problems = check(role, entry_point, settings)
+        except ValueError as exc:  # a role and entry point with no validator
+            raise AnsibleActionFail(str(exc))
         except KeyError as exc:
             raise AnsibleActionFail(
                 "role %s: the variable %s is not defined; it comes from the role's defaults, so run the check "
@@ -71,5 +67,5 @@ class ActionModule(ActionBase):
                        "problems": problems})
         if problems:
             result["failed"] = True
-            result["msg"] = failure_message(what, problems)
+            result["msg"] = message(what, problems)
         return result

@@ -125,8 +125,7 @@ class ActionModule(ActionBase):
         if args["validate_only"]:
             result.update(self._validate(site, checked, args))
         elif args["render_dir"]:
-            self._validate(site, checked, args)
-            result.update(self._render(site, args))
+            result.update(self._render(site, checked, args))
         else:
             if args["cluster_check"]:
                 self._check_cluster(site, args, task_vars)
@@ -196,10 +195,12 @@ class ActionModule(ActionBase):
         for plan in site.plans:
             for spec in plan.generated_secrets:
                 password = self._password(spec["file"], int(spec["length"]), create)
-                for obj in plan.objects:
-                    meta = obj["metadata"]
-                    if obj["kind"] == "Secret" and meta["name"] == spec["name"] and meta.get("namespace") == spec["namespace"]:
-                        obj.setdefault("data", {})[spec["key"]] = base64.b64encode(password.encode("utf-8")).decode("ascii")
+                secret = plan.secret_of(spec)
+                secret.setdefault("data", {})[spec["key"]] = base64.b64encode(password.encode("utf-8")).decode("ascii")
+
+    def _controller_path(self, path):
+        """``path`` on the controller, resolved as ansible.builtin.password does (``~``, relative to the playbook)."""
+        return self._loader.path_dwim(os.path.expanduser(path))
 
     def _password(self, path, length, create):
         """The password kept in ``path`` on the controller; created once (mode 0600) when missing.
@@ -209,7 +210,7 @@ class ActionModule(ActionBase):
         writes them the same way. In check mode a missing file is not created: the password is
         made up for this run only.
         """
-        full = self._loader.path_dwim(os.path.expanduser(path))
+        full = self._controller_path(path)
         try:
             with open(full, "rb") as handle:
                 content = handle.read().rstrip().decode("utf-8")
@@ -232,7 +233,7 @@ class ActionModule(ActionBase):
         return password
 
     # ---- render outlet: every file at once, with its index -----------------------------------
-    def _render(self, site, args):
+    def _render(self, site, checked, args):
         root = args["render_dir"]
         present = args["state"] == "present"
         index_path = os.path.join(root, INDEX_FILE)
@@ -240,7 +241,7 @@ class ActionModule(ActionBase):
         try:
             index, stale = merge_index(existing, site.plans, present=present)
         except DesiredStateError as exc:
-            raise AnsibleActionFail("deploy: %s%s" % (exc, claims_hint(site.claims, str(exc))))
+            raise AnsibleActionFail("deploy: %s%s" % (exc, claims_hint(checked.claims, str(exc))))
         if present:
             self._fill_generated_secrets(site)
         desired = site.documents() if present else {}
@@ -326,7 +327,7 @@ class ActionModule(ActionBase):
             for spec in plan.generated_secrets:
                 if not spec.get("remove_on_absent"):
                     continue
-                full = self._loader.path_dwim(os.path.expanduser(spec["file"]))
+                full = self._controller_path(spec["file"])
                 try:
                     os.unlink(full)
                     removed.append(full)
@@ -357,15 +358,15 @@ class ActionModule(ActionBase):
                 objects, later = list(reversed(objects)), list(reversed(later))
             before.append((plan.role, objects))
             after.append((plan.role, later))
-        depth = max([len(plan.releases) for plan in site.plans] or [0])
-        waves = []
-        for index in range(depth):
-            wave = [(plan.role, "kubernetes.core.helm", ["release %s/%s" % (rel["namespace"], rel["release"])],
-                     helm_module_args(rel, state=state, atomic=args["atomic"], binary_path=args["helm_binary"] or None,
-                                      **kube_wait))
-                    for plan in site.plans if len(plan.releases) > index
-                    for rel in [plan.releases[index]]]
-            waves.append(wave)
+        waves = []  # wave n: every role's n-th release
+        for plan in site.plans:
+            for index, rel in enumerate(plan.releases):
+                if index == len(waves):
+                    waves.append([])
+                waves[index].append((plan.role, "kubernetes.core.helm",
+                                     ["release %s/%s" % (rel["namespace"], rel["release"])],
+                                     helm_module_args(rel, state=state, atomic=args["atomic"],
+                                                      binary_path=args["helm_binary"] or None, **kube_wait)))
 
         namespace_steps = []
         for labels, names in _group_by_labels(site.namespaces()):
@@ -661,18 +662,24 @@ def _hidden(values, other_values, after):
             for key, value in values.items()}
 
 
+def _hide_fields(secret, other, after):
+    """A copy of ``secret`` (one side of a diff) with the values of data and stringData hidden."""
+    secret, other = dict(secret), other if isinstance(other, dict) else {}
+    for field in ("data", "stringData"):
+        if isinstance(secret.get(field), dict):
+            secret[field] = _hidden(secret[field], other.get(field), after)
+    return secret
+
+
 def _hide_secret_diff(label, diff):
     """kubernetes.core.k8s's diff of a Secret with its values hidden (the action returns no other part of it)."""
     if not label.startswith("Secret "):
         return diff
-    original = {side: diff.get(side) if isinstance(diff.get(side), dict) else {} for side in ("before", "after")}
-    for side, other in (("before", "after"), ("after", "before")):
-        if isinstance(diff.get(side), dict):
-            part = dict(diff[side])
-            for field in ("data", "stringData"):
-                if isinstance(part.get(field), dict):
-                    part[field] = _hidden(part[field], original[other].get(field), side == "after")
-            diff[side] = part
+    before, after = diff.get("before"), diff.get("after")
+    if isinstance(before, dict):
+        diff["before"] = _hide_fields(before, after, False)
+    if isinstance(after, dict):
+        diff["after"] = _hide_fields(after, before, True)
     return diff
 
 
@@ -686,9 +693,5 @@ def _hide_secret_values(text, other, after):
         return HIDDEN
     if not isinstance(doc, dict):
         return HIDDEN
-    theirs = theirs if isinstance(theirs, dict) else {}
-    for field in ("data", "stringData"):
-        if isinstance(doc.get(field), dict):
-            doc[field] = _hidden(doc[field], theirs.get(field), after)
     header = "".join(line + "\n" for line in text.splitlines() if line.startswith("#"))
-    return header + dump_yaml(doc)
+    return header + dump_yaml(_hide_fields(doc, theirs, after))

@@ -303,12 +303,17 @@ class Plan(object):
         _require(isinstance(spec, dict), "role %s: a generated secret must be a mapping" % self.role)
         missing = [k for k in ("namespace", "name", "key", "file", "length") if spec.get(k) in (None, "")]
         _require(not missing, "role %s: generated secret %r lacks %s" % (self.role, spec, ", ".join(missing)))
-        found = [o for o in self.before_releases + self.after_releases
-                 if o["kind"] == "Secret" and o["metadata"]["name"] == spec["name"]
-                 and o["metadata"].get("namespace") == spec["namespace"]]
-        _require(bool(found), "role %s: generated secret %s/%s is not one of the role's Secrets"
+        _require(self.secret_of(spec) is not None, "role %s: generated secret %s/%s is not one of the role's Secrets"
                  % (self.role, spec["namespace"], spec["name"]))
         return spec
+
+    def secret_of(self, spec):
+        """The role's Secret a generated secret ``spec`` fills, or None."""
+        for obj in self.objects:
+            meta = obj["metadata"]
+            if obj["kind"] == "Secret" and meta["name"] == spec["name"] and meta.get("namespace") == spec["namespace"]:
+                return obj
+        return None
 
     @property
     def objects(self):

@@ -23,7 +23,6 @@ from ansible_collections.agentgateway.observability.plugins.plugin_utils import 
     traffic_settings,
     verification_settings,
 )
-from ansible_collections.agentgateway.observability.plugins.plugin_utils.rules import message
 
 VALIDATORS = {
     ("agw_obs", "main"): agw_obs_settings.validate,
@@ -42,10 +41,6 @@ VALIDATORS = {
     ("verification", "diagnose"): verification_settings.validate_diagnose,
     ("kind_cluster", "plan"): kind_cluster_settings.validate,
 }
-
-
-class UnknownSetting(KeyError):
-    """A validator read a variable that is not defined."""
 
 
 SHARED = ("agw_obs", "main")
@@ -67,7 +62,3 @@ def check(role, entry_point, settings):
     if shared or (role, entry_point) == SHARED:
         return "Shared settings", shared
     return "Role %s" % role, validator(settings)
-
-
-def failure_message(what, problems):
-    return message(what, problems)

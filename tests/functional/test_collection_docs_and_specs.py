@@ -16,6 +16,7 @@ import yaml
 from ansible_collections.agentgateway.observability.plugins.modules import check_settings
 from ansible_collections.agentgateway.observability.plugins.plugin_utils.settings_checks import VALIDATORS
 from support.fixtures import REPO, VENV_BIN, ansible_env
+from support.tasks import file_calls, included_task_files
 
 ROLES = sorted(p.name for p in (REPO / "roles").iterdir() if (p / "meta" / "argument_specs.yml").exists())
 MODULES = sorted(p.stem for p in (REPO / "plugins" / "modules").glob("*.py") if p.stem != "__init__")
@@ -111,20 +112,7 @@ def test_the_entry_points_are_the_documented_ones_and_each_has_its_tasks():
     assert [r for r in site_roles if "plan" not in ENTRY_POINTS[r]] == []
 
 
-def included_roles(value):
-    """(role, tasks_from) of every include_role / import_role in a parsed task file or playbook."""
-    found = []
-    if isinstance(value, dict):
-        for key in ("include_role", "import_role", "ansible.builtin.include_role", "ansible.builtin.import_role"):
-            args = value.get(key)
-            if isinstance(args, dict) and args.get("tasks_from"):
-                found.append((str(args["name"]).rsplit(".", 1)[-1], args["tasks_from"]))
-        for item in value.values():
-            found += included_roles(item)
-    elif isinstance(value, list):
-        for item in value:
-            found += included_roles(item)
-    return found
+TASK_FILES = sorted((REPO / "playbooks").glob("*.yml")) + sorted((REPO / "roles").glob("*/tasks/*.yml"))
 
 
 def test_every_entry_point_the_playbooks_and_roles_include_is_documented():
@@ -133,39 +121,18 @@ def test_every_entry_point_the_playbooks_and_roles_include_is_documented():
     Role agw_obs's task files (plan_site, add_part, deploy) are the collection's internal path, run
     with the shared settings its main entry point validates.
     """
-    files = sorted((REPO / "playbooks").glob("*.yml")) + sorted((REPO / "roles").glob("*/tasks/*.yml"))
-    includes = set()
-    for path in files:
-        includes.update(included_roles(yaml.safe_load(path.read_text(encoding="utf-8"))))
+    includes = set(included_task_files(TASK_FILES))
     assert ("verification", "run") in includes and ("traffic", "send") in includes
     undocumented = sorted((role, entry) for role, entry in includes
                           if role != "agw_obs" and "{{" not in role and entry not in ENTRY_POINTS.get(role, []))
     assert undocumented == []
 
 
-def settings_checks_called(value):
-    """(role, entry point) of every check_settings task in a parsed task file or playbook."""
-    found = []
-    if isinstance(value, dict):
-        for key in ("agentgateway.observability.check_settings", "check_settings"):
-            args = value.get(key)
-            if isinstance(args, dict):
-                found.append((args["role"], args.get("entry_point", "plan")))
-        for item in value.values():
-            found += settings_checks_called(item)
-    elif isinstance(value, list):
-        for item in value:
-            found += settings_checks_called(item)
-    return found
-
-
 def test_check_settings_takes_every_role_and_each_call_has_its_validator():
     options = yaml.safe_load(check_settings.DOCUMENTATION)["options"]
     assert sorted(options["role"]["choices"]) == ROLES
     assert sorted(options["entry_point"]["choices"]) == sorted({entry for _role, entry in VALIDATORS})
-    calls = set()
-    for path in sorted((REPO / "playbooks").glob("*.yml")) + sorted((REPO / "roles").glob("*/tasks/*.yml")):
-        calls.update(settings_checks_called(yaml.safe_load(path.read_text(encoding="utf-8"))))
+    calls = {(args["role"], args.get("entry_point", "plan")) for args in file_calls(TASK_FILES, "check_settings")}
     assert ("verification", "diagnose") in calls and ("prometheus", "export") in calls
     assert sorted(calls - set(VALIDATORS)) == []
 

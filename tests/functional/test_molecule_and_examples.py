@@ -17,6 +17,7 @@ from support import planner
 from support.controlplane import CONTEXT
 from support.fixtures import REPO, VENV_BIN, ansible_env, load_rendered, render_playbook, snapshot
 from support.kube import helm
+from support.tasks import included_task_files
 from support.tools import tool
 
 SCENARIOS = REPO / "molecule"
@@ -63,29 +64,14 @@ def test_every_playbook_of_every_scenario_passes_the_syntax_check():
         assert "playbook: %s" % playbook in proc.stdout, playbook
 
 
-def _role_task_files(node):
-    """(role, tasks_from) of every include_role / import_role in a parsed playbook."""
-    if isinstance(node, list):
-        for item in node:
-            yield from _role_task_files(item)
-    elif isinstance(node, dict):
-        for key, value in node.items():
-            if key.split(".")[-1] in ("include_role", "import_role") and isinstance(value, dict) \
-                    and "tasks_from" in value:
-                yield value["name"], value["tasks_from"]
-            else:
-                yield from _role_task_files(value)
-
-
 def test_the_scenarios_and_the_example_include_only_task_files_that_exist():
     """A tasks_from of include_role is resolved when the task runs, so the syntax check passes on a
     task file that is gone (molecule/kind/verify.yml named agw_obs's removed node_ports_check.yml)."""
     found = []
     for playbook in scenario_playbooks() + [EXAMPLE]:
-        for role, tasks_from in _role_task_files(yaml.safe_load(playbook.read_text(encoding="utf-8"))):
-            short = role.split(".")[-1]
+        for short, tasks_from in included_task_files([playbook]):
             found.append((playbook.name, short, tasks_from))
-            assert (REPO / "roles" / short / "tasks" / ("%s.yml" % tasks_from)).is_file(), (playbook, role, tasks_from)
+            assert (REPO / "roles" / short / "tasks" / ("%s.yml" % tasks_from)).is_file(), (playbook, short, tasks_from)
     assert ("verify.yml", "agw_obs", "plan_site") in found, found
 
 

@@ -270,9 +270,9 @@ def test_every_problem_of_a_role_is_reported_at_once():
     what, problems = planner.check("prometheus", {"prometheus_node_port": 80, "prometheus_retention": "7 days",
                                                   "prometheus_alert_error_ratio": 2})
     assert what == "Role prometheus" and len(problems) == 3, problems
-    from ansible_collections.agentgateway.observability.plugins.plugin_utils.settings_checks import failure_message
+    from ansible_collections.agentgateway.observability.plugins.plugin_utils.rules import message
 
-    text = failure_message(what, problems)
+    text = message(what, problems)
     assert text.startswith("Role prometheus: 3 settings need a fix: (1) ")
     assert "(3) " in text
 
