@@ -25,6 +25,7 @@ from ansible.module_utils.common.text.converters import to_native
 from ansible.module_utils.urls import open_url
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.agentgateway.observability.plugins.plugin_utils.site_keeper import KeeperFailure, SiteKeeper
 from ansible_collections.agentgateway.observability.plugins.plugin_utils.desired_state import (
     INDEX_FILE,
     DesiredStateError,
@@ -69,6 +70,12 @@ ARGUMENT_SPEC = dict(
     chart_mirror={"type": "str", "default": ""},
     helm_binary={"type": "str", "default": ""},
     validate_only={"type": "bool", "default": False},
+    inventory_namespace={"type": "str", "default": ""},
+    prune={"type": "bool", "default": True},
+    prune_roles={"type": "list", "elements": "str"},
+    recover_pending={"type": "bool", "default": True},
+    lock_timeout={"type": "str", "default": "2m"},
+    lock_lease={"type": "str", "default": "60s"},
 )
 
 INDEX_HEADER = "Rendered by agentgateway.observability: every release and object, by role."
@@ -110,9 +117,14 @@ CLUSTER_PROBLEMS = {
 }
 
 
+# Kinds whose objects kubernetes.core.k8s waits for (rollouts): with the lock held they run as jobs.
+_WORKLOADS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "Job", "Pod"})
+
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _requires_connection = False
+    _renew = staticmethod(lambda: None)  # renews the site's lock while it is held (see _apply)
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
@@ -301,24 +313,73 @@ class ActionModule(ActionBase):
             self._fill_generated_secrets(site)
         stages = self._stages(site, args)
         run = _Progress(self._task.diff)
+        keeper = self._keeper(site, args, task_vars)
+        self._renew = keeper.renew if keeper else (lambda: None)
         together = args["concurrent"] and not self._task.check_mode
-        for kind, steps in stages:
-            if kind == "wave" and together and len(steps) > 1:
-                failure = self._run_together(steps, run, task_vars, args)
-            else:
-                failure = self._run_steps(steps, run, task_vars)
-            if failure:
-                return failure
+        try:
+            if keeper:
+                keeper.begin(run.record)
+            for kind, steps in stages:
+                if kind == "namespaces" and not present and keeper:
+                    keeper.finish()  # before the namespaces go: the inventory and the lock live in one
+                    keeper.release()
+                if kind == "wave" and together and len(steps) > 1:
+                    failure = self._run_together(steps, run, task_vars, args)
+                elif kind == "objects" and keeper and together and args["wait"]:
+                    failure = self._run_objects(steps, run, task_vars, args)
+                else:
+                    failure = self._run_steps(steps, run, task_vars)
+                if failure:
+                    return dict(failure, **(keeper.report if keeper else {}))
+            if keeper and present:
+                keeper.finish()
+                keeper.release()  # writes the inventory
+        except KeeperFailure as exc:
+            return dict(run.failure(str(exc)), **keeper.report)
+        finally:
+            if keeper:
+                keeper.release()
         if not present and not self._task.check_mode:
             out_removed = self._remove_password_files(site)
         else:
             out_removed = []
         out = run.result(site.namespaces())
         out["roles"] = site.roles
+        if keeper:
+            out.update(keeper.report)
         if out_removed:
             out["changed"] = True
             out["removed_files"] = out_removed
         return out
+
+    def _keeper(self, site, args, task_vars):
+        """The lock, inventory, recovery and prune of this run (None without an inventory namespace)."""
+        if not args["inventory_namespace"]:
+            return None
+        args = dict(args, lock_timeout=timeout_seconds(args["lock_timeout"]),
+                    lock_lease_seconds=timeout_seconds(args["lock_lease"]))
+
+        def call(module_name, module_args, read_only=False):
+            """Run a module; ``read_only`` ones (helm list, helm history) run in check mode too."""
+            saved = self._task.check_mode
+            self._task.check_mode = saved and not read_only
+            try:
+                return self._execute_module(module_name=module_name, module_args=module_args, task_vars=task_vars)
+            finally:
+                self._task.check_mode = saved
+
+        return SiteKeeper(call, site, args, self._task.check_mode)
+
+    def _run_objects(self, steps, run, task_vars, args):
+        """Objects while the lock is held: a step that may wait long (a workload) runs as a job, so the lock is renewed."""
+        for step in steps:
+            if any(label.split(" ", 1)[0] in _WORKLOADS for label in step[2]):
+                failure = self._run_together([step], run, task_vars, args)
+            else:
+                failure = self._run_steps([step], run, task_vars)
+            if failure:
+                return failure
+        return None
 
     def _remove_password_files(self, site):
         """With state=absent: the controller-side files of generated secrets marked remove_on_absent."""
@@ -389,6 +450,7 @@ class ActionModule(ActionBase):
     def _run_steps(self, steps, run, task_vars):
         """Run ``steps`` one after the other; the failure result of the first that fails, else None."""
         for role, module_name, labels, module_args in steps:
+            self._renew()
             # kubernetes.core.k8s always runs with diff, so that a write that changed only the API
             # server's bookkeeping can be told apart from a real change (see _bookkeeping_only).
             self._task.diff = run.want_diff or module_name == "kubernetes.core.k8s"
@@ -442,6 +504,7 @@ class ActionModule(ActionBase):
                     outcomes[index] = {"failed": True, "msg": "job %s did not finish within %d s" % (jid, limit)}
                 break
             if jobs:
+                self._renew()
                 time.sleep(POLL_SECONDS)
 
         failed, succeeded = [], []

@@ -209,6 +209,53 @@ options:
         O(render_dir), the C(index.yaml) of an earlier render is checked as the render outlet would.
     type: bool
     default: false
+  inventory_namespace:
+    description:
+      - Apply mode, day two. When set, the run keeps the inventory of what the collection created (the
+        ConfigMap C(agentgateway-observability-inventory) in this namespace), holds the lock (the Lease
+        C(agentgateway-observability-lock), see M(agentgateway.observability.site_lock)) from before its
+        first change to its end, settles releases an interrupted run left pending (O(recover_pending)) and
+        prunes what the inventory holds for O(prune_roles) and the desired state lacks (O(prune)).
+      - Order, O(state=present) - lock; read the inventory; recover; prune (objects, releases, then the
+        collection's empty namespaces); record the new entries; apply; write the inventory as the desired
+        state; give the lock back (on failure too). With O(state=absent) the inventory's entries of
+        O(prune_roles) go too, and the inventory and the lock are removed before the namespaces.
+      - Check mode takes no lock and writes nothing; RV(pruned) and RV(recovered) say what a run would do.
+      - Never pruned - remote manifests (shared CRDs) and the CRDs charts install; an object without the
+        label C(app.kubernetes.io/managed-by=agentgateway.observability); a release whose chart is no longer
+        the recorded one; a namespace that the collection did not create or that is not empty.
+      - Empty (the default) - none of this; the module applies and removes exactly the given parts.
+    type: str
+    default: ""
+  prune:
+    description: With O(inventory_namespace), remove stale entries; C(false) keeps them (and in the inventory).
+    type: bool
+    default: true
+  prune_roles:
+    description:
+      - The roles whose inventory entries this call may prune (default, the deployed roles). site.yml passes
+        every role of the site in either stack mode, so a switch of mode removes the other mode's entries.
+    type: list
+    elements: str
+  recover_pending:
+    description:
+      - With O(inventory_namespace), roll a release of the inventory or the desired state that is
+        C(pending-install), C(pending-upgrade) or C(pending-rollback) back to its last deployed revision
+        (uninstall it when it never deployed) before the first change. C(false) fails, naming the release
+        and the fix.
+      - This runs under the lock, so no other run of the collection works on the release. A C(helm) process
+        of a killed run may still be running (background jobs outlive the playbook) until its wait timeout;
+        wait that long after killing a run, or stop those processes, before running again.
+    type: bool
+    default: true
+  lock_timeout:
+    description: How long to wait for another run's lock, as a duration (C(90s), C(2m)); then the run fails naming the holder.
+    type: str
+    default: 2m
+  lock_lease:
+    description: How long the lock holds without renewal (renewed between steps and while jobs run).
+    type: str
+    default: 60s
 attributes:
   check_mode:
     support: full
@@ -327,6 +374,23 @@ host_ports:
   type: list
   elements: dict
   sample: [{setting: traffic_base_url, url: "http://localhost:8080", node_port_setting: gateway_observability_listener_node_port}]
+pruned:
+  description: What this run pruned (in check mode, would prune), as C(release ns/name), C(Kind ns/name), C(namespace n).
+  returned: in apply mode with O(inventory_namespace)
+  type: list
+  elements: str
+  sample: [release monitoring/prometheus, ConfigMap monitoring/agentgateway-datasource-tempo]
+prune_kept:
+  description: Stale entries left in place, each with the reason.
+  returned: in apply mode with O(inventory_namespace)
+  type: dict
+  sample: {namespace monitoring: "holds ConfigMap/my-settings"}
+recovered:
+  description: Releases an interrupted run left pending, and what settled them.
+  returned: in apply mode with O(inventory_namespace)
+  type: list
+  elements: str
+  sample: ["release monitoring/tempo: was pending-install, uninstalled (never deployed)"]
 applied:
   description: Each step handed to kubernetes.core, in order, with its role and whether it changed anything.
   returned: in apply mode

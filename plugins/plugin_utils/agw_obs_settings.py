@@ -23,7 +23,8 @@ _CHART_MIRROR = re.compile(r"^(https?|oci)://[^\s]+$")
 
 def validate(settings):
     c = Check(settings)
-    c.wait_duration("agw_obs_wait_timeout")
+    for name in ("agw_obs_wait_timeout", "agw_obs_lock_timeout", "agw_obs_lock_lease"):
+        c.wait_duration(name)
     for name in ("agw_obs_monitoring_namespace", "agw_obs_gateway_namespace", "agw_obs_gateway_name"):
         c.k8s_name(name)
     registry = c["agw_obs_image_registry"]

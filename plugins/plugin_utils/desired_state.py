@@ -245,6 +245,19 @@ def object_ref(obj):
     return ref
 
 
+# Every object the collection applies names the role that owns it (the site's inventory holds the same),
+# so it can be traced from the cluster side; the label app.kubernetes.io/managed-by marks it as the collection's.
+ROLE_ANNOTATION = "agentgateway.observability/role"
+
+
+def _owned(obj, role):
+    if obj["kind"] == "Namespace" and obj["apiVersion"] == "v1":
+        return obj
+    obj = dict(obj, metadata=dict(obj["metadata"]))
+    obj["metadata"]["annotations"] = dict(obj["metadata"].get("annotations") or {}, **{ROLE_ANNOTATION: role})
+    return obj
+
+
 PLAN_KEYS = ("role", "releases", "before_releases", "after_releases", "remote_manifests", "settings", "node_ports",
              "host_ports", "generated_secrets")
 
@@ -268,7 +281,7 @@ class Plan(object):
         )
         self.role = role
         self.remote_manifests = [validate_remote_manifest(m) for m in remote_manifests or ()]
-        self.before_releases = [validate_object(o) for o in before_releases or ()]
+        self.before_releases = [_owned(validate_object(o), role) for o in before_releases or ()]
         self.chart_mirror = validate_chart_mirror(chart_mirror)
         self.releases, self.upstream_charts = [], {}
         for release in releases or ():
@@ -276,7 +289,7 @@ class Plan(object):
             self.releases.append(release)
             if upstream:
                 self.upstream_charts[release_path(release)] = upstream
-        self.after_releases = [validate_object(o) for o in after_releases or ()]
+        self.after_releases = [_owned(validate_object(o), role) for o in after_releases or ()]
         self.settings = {str(k): v for k, v in (plain(settings) or {}).items()}
         self.node_ports = [dict(p, role=role) for p in plain(list(node_ports or ()))]
         self.host_ports = plain(list(host_ports or ()))

@@ -58,7 +58,8 @@ def test_apply_is_accepted_idempotent_and_removed_by_absent(controlplane, users_
             "core/ConfigMap %s/agentgateway-datasource-tempo" % ns} <= created, sorted(created)
     dashboards = {c for c in created if c.startswith("core/ConfigMap %s/grafana-dashboard-" % ns)}
     assert len(dashboards) == 4, sorted(created)
-    assert len(created) == 7, sorted(created)
+    assert len(created) == 8, sorted(created)  # and the inventory
+    assert "core/ConfigMap %s/agentgateway-observability-inventory" % ns in created
 
     # what the API server holds is what the role rendered: the labels the user's Prometheus selects on,
     # and every rule group

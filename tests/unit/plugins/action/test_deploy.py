@@ -92,6 +92,11 @@ def test_invalid_entries_fail_before_any_file_is_written(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def owned(obj, role):
+    """``obj`` as the collection applies it: annotated with the role that owns it."""
+    return dict(obj, metadata=dict(obj["metadata"], annotations={"agentgateway.observability/role": role}))
+
+
 # ---- apply outlet -----------------------------------------------------------------------------
 
 def apply(args, results=None, **kwargs):
@@ -120,7 +125,7 @@ def test_apply_hands_each_entry_to_kubernetes_core_in_order():
     # The namespaces come first, from the collection's own module (creates missing ones, labelled).
     assert ns_args["state"] == "present" and ns_args["names"] == ["monitoring", "agentgateway-system"]
     assert ns_args["kubeconfig"] == "/home/u/.kube/kind" and ns_args["context"] == "kind-agw"
-    assert secret_args["definition"] == [SECRET]
+    assert secret_args["definition"] == [owned(SECRET, "grafana")], "every object names its role"
     assert secret_args["apply"] is True and secret_args["server_side_apply"]["field_manager"]
     assert secret_args["kubeconfig"] == "/home/u/.kube/kind" and secret_args["context"] == "kind-agw"
     assert secret_args["wait_timeout"] == 300
@@ -131,7 +136,7 @@ def test_apply_hands_each_entry_to_kubernetes_core_in_order():
     assert helm_args["release_values"] == {"server": {"retention": "2d"}}
     assert helm_args["wait"] is True and helm_args["atomic"] is True and helm_args["wait_timeout"] == "5m"
     assert helm_args["create_namespace"] is False, "namespaces are created by managed_namespace, never by helm"
-    assert route_args["definition"] == [ROUTE]
+    assert route_args["definition"] == [owned(ROUTE, "grafana")]
     assert result["changed"] is True and result["mode"] == "apply"
     assert [a["module"] for a in result["applied"]] == [c[0] for c in calls]
 
@@ -278,7 +283,7 @@ def test_plans_start_every_release_before_waiting_then_apply_the_objects():
     first_poll = next(i for i, c in enumerate(calls) if c[0] == "ansible.legacy.async_status")
     assert all(calls.index(c) < first_poll for c in started), "both jobs run before the first is waited for"
     assert calls[0][0] == "agentgateway.observability.managed_namespace" and not calls[0][2]
-    assert calls[-1][0] == "kubernetes.core.k8s" and calls[-1][1]["definition"] == [SERVICE], \
+    assert calls[-1][0] == "kubernetes.core.k8s" and calls[-1][1]["definition"] == [owned(SERVICE, "tempo")], \
         "Tempo's Service follows every release"
     cleaned = sorted(c[1]["jid"] for c in calls if c[0] == "ansible.legacy.async_status" and c[1]["mode"] == "cleanup")
     assert cleaned == ["j0", "j1"], "every job's result file is removed"

@@ -1,0 +1,366 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: contributors to agentgateway.observability
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: site_lock
+short_description: Hold the site's lock (a coordination.k8s.io Lease), and read and write the inventory it guards
+version_added: 0.2.0
+description:
+  - The deploy action of this collection takes this lock in apply mode before its first change, renews it
+    while it works, and gives it back at the end, on failure too. Check mode and render mode take no lock.
+  - The lock is the Lease C(agentgateway-observability-lock) in O(namespace). Its C(holderIdentity) names
+    the run, C(renewTime) and C(leaseDurationSeconds) say until when the claim holds. A run that was killed
+    stops renewing, so its claim lapses by itself and the next run takes it over.
+  - Every write carries the resourceVersion it read, so of two runs that try at the same moment one wins and
+    the other waits.
+  - The lock guards the inventory of what the collection created (the ConfigMap O(inventory_name)); with
+    O(state=acquired) the module returns it as read under the lock (RV(inventory)); with O(state=renewed) or
+    O(state=released) it first writes O(inventory_data) when that differs (an empty mapping removes it). So a run
+    makes one call to start and one to end.
+author:
+  - agentgateway.observability contributors (!UNKNOWN)
+options:
+  namespace:
+    description: Namespace of the Lease (the site's monitoring namespace). It must exist.
+    type: str
+    required: true
+  holder:
+    description: Who takes the lock, unique per run (the deploy action uses user, host, process and start time).
+    type: str
+    required: true
+  state:
+    description:
+      - C(acquired) takes the lock, waiting up to O(timeout) seconds while another run holds it; a run that
+        holds it already renews it.
+      - C(renewed) renews the lock the run holds, and fails when another run has taken it over.
+      - C(released) removes the Lease when O(holder) holds it; otherwise nothing changes.
+    type: str
+    choices: [acquired, renewed, released]
+    default: acquired
+  lease_seconds:
+    description: How long a claim holds without renewal (C(leaseDurationSeconds)).
+    type: int
+    default: 60
+  timeout:
+    description: Seconds to wait for another run's lock, with O(state=acquired).
+    type: int
+    default: 120
+  namespace_labels:
+    description:
+      - With O(state=acquired), create O(namespace) when it is missing, with the label
+        C(app.kubernetes.io/managed-by=agentgateway.observability) and these (as
+        M(agentgateway.observability.managed_namespace) does). Unset, O(namespace) must exist.
+    type: dict
+  inventory_name:
+    description: Name of the inventory ConfigMap in O(namespace).
+    type: str
+    default: agentgateway-observability-inventory
+  inventory_data:
+    description:
+      - With O(state=renewed) or O(state=released), the inventory ConfigMap's C(data) to write before (an empty
+        mapping removes the ConfigMap); unset leaves it as it is.
+    type: dict
+  inventory_labels:
+    description: Labels of the inventory ConfigMap when it is written.
+    type: dict
+    default: {}
+  annotations:
+    description: Facts about the run (for example host, user, started), written as C(agentgateway.observability/lock-<key>).
+    type: dict
+    default: {}
+  kubeconfig:
+    description: Path of the kubeconfig file; empty uses C(K8S_AUTH_KUBECONFIG), then C(~/.kube/config).
+    type: path
+  context:
+    description: Context in the kubeconfig; empty uses C(K8S_AUTH_CONTEXT), then the current context.
+    type: str
+  request_timeout:
+    description: Seconds to wait for each answer of the API server.
+    type: float
+    default: 10.0
+attributes:
+  check_mode:
+    support: none
+    description: A lock is only taken by runs that change the cluster; check mode runs take none.
+  diff_mode:
+    support: none
+    description: Nothing to show a diff of.
+notes:
+  - A claim lapses by the clock of the run that reads it (as in Kubernetes' leader election), so the
+    controllers' clocks should agree to within a fraction of O(lease_seconds).
+"""
+
+EXAMPLES = r"""
+- name: Take the lock (wait up to 2 minutes for another run)
+  agentgateway.observability.site_lock:
+    namespace: monitoring
+    holder: "ops@bastion pid 4242 2026-12-03T10:00:00Z"
+    timeout: 120
+
+- name: Give it back
+  agentgateway.observability.site_lock:
+    namespace: monitoring
+    holder: "ops@bastion pid 4242 2026-12-03T10:00:00Z"
+    state: released
+"""
+
+RETURN = r"""
+holder:
+  description: Who holds the lock now (after O(state=released) with O(holder) holding it, nobody).
+  returned: always
+  type: str
+  sample: "ops@bastion pid 4242 2026-12-03T10:00:00Z"
+waited:
+  description: Seconds spent waiting for another run's lock.
+  returned: always
+  type: float
+  sample: 12.5
+inventory:
+  description: The inventory ConfigMap's C(data) (with O(state=acquired)), as read under the lock; C({}) when there is none.
+  returned: always
+  type: dict
+  sample: {inventory.yaml: "releases: []"}
+namespace_created:
+  description: Whether O(namespace) was created (with O(state=acquired) and O(namespace_labels)).
+  returned: with O(state=acquired) or O(state=renewed)
+  type: bool
+inventory_changed:
+  description: Whether O(inventory_data) was written (or the ConfigMap removed).
+  returned: always
+  type: bool
+took_over:
+  description: The holder of a lapsed claim that this run took over (a run that was killed), else empty.
+  returned: always
+  type: str
+  sample: "ci@runner-7 pid 99 2026-12-03T09:00:00Z (host runner-7; user ci; its claim lapses at ...)"
+"""
+
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.agentgateway.observability.plugins.module_utils.kube_client import (
+    KUBE_ARGUMENT_SPEC,
+    MANAGED_BY_LABEL,
+    MANAGED_BY_VALUE,
+    KubeError,
+    api_client,
+    explain,
+)
+from ansible_collections.agentgateway.observability.plugins.module_utils.site_lock import (
+    LOCK_NAME,
+    decide,
+    describe_holder,
+    lease_body,
+    parse_time,
+    utcnow,
+)
+
+
+class _Leases(object):
+    """The Lease, read and written as plain dicts; writes carry the resourceVersion read (409 when stale)."""
+
+    def __init__(self, client, namespace, timeout):
+        from kubernetes import client as k8s_client  # pylint: disable=import-outside-toplevel
+
+        self.client, self.api = client, k8s_client.CoordinationV1Api(client)
+        self.namespace, self.timeout = namespace, timeout
+
+    def read(self):
+        from kubernetes.client.rest import ApiException  # pylint: disable=import-outside-toplevel
+
+        try:
+            lease = self.api.read_namespaced_lease(LOCK_NAME, self.namespace, _request_timeout=self.timeout)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return self.client.sanitize_for_serialization(lease)
+
+    def write(self, body, create):
+        """True when written; False when another run wrote first (409 Conflict, or 409 AlreadyExists)."""
+        from kubernetes.client.rest import ApiException  # pylint: disable=import-outside-toplevel
+
+        try:
+            if create:
+                self.api.create_namespaced_lease(self.namespace, body, _request_timeout=self.timeout)
+            else:
+                self.api.replace_namespaced_lease(LOCK_NAME, self.namespace, body, _request_timeout=self.timeout)
+        except ApiException as exc:
+            if exc.status == 409:
+                return False
+            raise
+        return True
+
+    def delete(self, resource_version):
+        from kubernetes.client.rest import ApiException  # pylint: disable=import-outside-toplevel
+
+        try:
+            self.api.delete_namespaced_lease(LOCK_NAME, self.namespace, _request_timeout=self.timeout,
+                                             body={"preconditions": {"resourceVersion": resource_version}})
+        except ApiException as exc:
+            if exc.status in (404, 409):
+                return False
+            raise
+        return True
+
+
+class _Inventory(object):
+    """The inventory ConfigMap the lock guards."""
+
+    def __init__(self, client, namespace, name, timeout):
+        from kubernetes import client as k8s_client  # pylint: disable=import-outside-toplevel
+
+        self.core = k8s_client.CoreV1Api(client)
+        self.namespace, self.name, self.timeout = namespace, name, timeout
+
+    def read(self):
+        from kubernetes.client.rest import ApiException  # pylint: disable=import-outside-toplevel
+
+        try:
+            return self.core.read_namespaced_config_map(self.name, self.namespace, _request_timeout=self.timeout)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def write(self, data, labels):
+        """Write ``data`` (empty: remove the ConfigMap); True when anything changed."""
+        current = self.read()
+        if not data:
+            if current is None:
+                return False
+            self.core.delete_namespaced_config_map(self.name, self.namespace, _request_timeout=self.timeout)
+            return True
+        body = {"apiVersion": "v1", "kind": "ConfigMap", "data": data,
+                "metadata": {"name": self.name, "namespace": self.namespace, "labels": labels}}
+        if current is None:
+            self.core.create_namespaced_config_map(self.namespace, body, _request_timeout=self.timeout)
+            return True
+        if (current.data or {}) == data and all((current.metadata.labels or {}).get(k) == v for k, v in labels.items()):
+            return False
+        body["metadata"]["resourceVersion"] = current.metadata.resource_version
+        self.core.replace_namespaced_config_map(self.name, self.namespace, body, _request_timeout=self.timeout)
+        return True
+
+
+def ensure_namespace(client, name, labels, timeout):
+    from kubernetes import client as k8s_client  # pylint: disable=import-outside-toplevel
+    from kubernetes.client.rest import ApiException  # pylint: disable=import-outside-toplevel
+
+    core = k8s_client.CoreV1Api(client)
+    try:
+        core.read_namespace(name, _request_timeout=timeout)
+        return False
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+    try:
+        core.create_namespace({"apiVersion": "v1", "kind": "Namespace", "metadata": {
+            "name": name, "labels": dict(labels, **{MANAGED_BY_LABEL: MANAGED_BY_VALUE})}}, _request_timeout=timeout)
+    except ApiException as exc:
+        if exc.status != 409:  # created by a run that started at the same moment
+            raise
+    return True
+
+
+def acquire(module, leases, renew_only):
+    params = module.params
+    me = params["holder"]
+    started = time.monotonic()
+    while True:
+        lease = leases.read()
+        now = utcnow()
+        spec = (lease or {}).get("spec")
+        verdict = decide(spec, me, now) if lease is not None else "create"
+        if verdict == "wait" or (renew_only and verdict == "create"):
+            waited = time.monotonic() - started
+            if renew_only:
+                holder = describe_holder(lease or {})
+                module.fail_json(msg="the lock %s/%s is no longer this run's: %s holds it (this run's claim lapsed "
+                                     "between two renewals: raise agw_obs_lock_lease)"
+                                     % (params["namespace"], LOCK_NAME, holder),
+                                 holder=(spec or {}).get("holderIdentity") or "", waited=waited, took_over="")
+            if waited >= params["timeout"]:
+                module.fail_json(
+                    msg="another run holds the lock %s/%s: %s. Waited %d s (agw_obs_lock_timeout). Wait for that run "
+                        "to finish, or raise agw_obs_lock_timeout; if that run is gone, its claim lapses by itself "
+                        "(or remove it: kubectl -n %s delete lease %s)"
+                        % (params["namespace"], LOCK_NAME, describe_holder(lease), waited, params["namespace"],
+                           LOCK_NAME),
+                    holder=spec.get("holderIdentity") or "", waited=waited, took_over="")
+            time.sleep(1.0)
+            continue
+        acquired = parse_time(spec.get("acquireTime")) if verdict == "renew" else None
+        body = lease_body(me, params["lease_seconds"], now, params["annotations"], acquired=acquired,
+                          resource_version=(lease or {}).get("metadata", {}).get("resourceVersion"))
+        if leases.write(body, create=verdict == "create"):
+            took_over = describe_holder(lease) if verdict == "take" and spec.get("holderIdentity") else ""
+            return {"changed": verdict != "renew", "holder": me, "waited": round(time.monotonic() - started, 1),
+                    "took_over": took_over}
+
+
+def release(module, leases):
+    lease = leases.read()
+    if lease is None or (lease.get("spec") or {}).get("holderIdentity") != module.params["holder"]:
+        holder = ((lease or {}).get("spec") or {}).get("holderIdentity") or ""
+        return {"changed": False, "holder": holder, "waited": 0.0, "took_over": ""}
+    removed = leases.delete(lease["metadata"]["resourceVersion"])
+    return {"changed": removed, "holder": "", "waited": 0.0, "took_over": ""}
+
+
+def main():
+    spec = dict(KUBE_ARGUMENT_SPEC)
+    spec.update({
+        "namespace": {"type": "str", "required": True},
+        "holder": {"type": "str", "required": True},
+        "state": {"type": "str", "choices": ["acquired", "renewed", "released"], "default": "acquired"},
+        "lease_seconds": {"type": "int", "default": 60},
+        "timeout": {"type": "int", "default": 120},
+        "namespace_labels": {"type": "dict"},
+        "inventory_name": {"type": "str", "default": "agentgateway-observability-inventory"},
+        "inventory_data": {"type": "dict"},
+        "inventory_labels": {"type": "dict", "default": {}},
+        "annotations": {"type": "dict", "default": {}},
+    })
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=False)
+    params = module.params
+    if params["lease_seconds"] < 5:
+        module.fail_json(msg="lease_seconds=%s: a claim must hold at least 5 s" % params["lease_seconds"])
+    try:
+        client = api_client(params["kubeconfig"], params["context"])
+        timeout = params["request_timeout"]
+        leases = _Leases(client, params["namespace"], timeout)
+        inventory = _Inventory(client, params["namespace"], params["inventory_name"], timeout)
+        written = False
+        if params["inventory_data"] is not None and params["state"] != "acquired":
+            written = inventory.write({str(k): str(v) for k, v in params["inventory_data"].items()},
+                                      params["inventory_labels"])
+        if params["state"] == "released":
+            result = release(module, leases)
+            result["inventory"] = {}
+        else:
+            created = False
+            if params["state"] == "acquired" and params["namespace_labels"] is not None:
+                created = ensure_namespace(client, params["namespace"], params["namespace_labels"], timeout)
+            result = acquire(module, leases, renew_only=params["state"] == "renewed")
+            current = inventory.read() if params["state"] == "acquired" else None
+            result["inventory"] = dict((current.data or {}) if current is not None else {})
+            result["namespace_created"] = created
+        result["inventory_changed"] = written
+        result["changed"] = result["changed"] or written
+    except KubeError as exc:
+        module.fail_json(msg=exc.message, cause=exc.cause)
+    except Exception as exc:  # pylint: disable=broad-except
+        error = explain(exc)
+        module.fail_json(msg=error.message, cause=error.cause)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
