@@ -320,6 +320,12 @@ class ActionModule(ActionBase):
             if keeper:
                 keeper.begin(run.record)
             for kind, steps in stages:
+                if kind == "namespaces" and keeper and present and not self._task.check_mode:
+                    # created (where missing) when the lock was taken: the lock lives in one of them
+                    run.record("agentgateway.observability.managed_namespace",
+                               ["namespaces %s" % ", ".join(site.namespaces())], "site",
+                               {"changed": bool(keeper.namespaces_created)})
+                    continue
                 if kind == "namespaces" and not present and keeper:
                     keeper.finish()  # before the namespaces go: the inventory and the lock live in one
                     keeper.release()
@@ -429,8 +435,11 @@ class ActionModule(ActionBase):
                                      helm_module_args(rel, state=state, atomic=args["atomic"],
                                                       binary_path=args["helm_binary"] or None, **kube_wait)))
 
+        namespaces = site.namespaces()
+        if args["inventory_namespace"] and not present:  # the lock's, removed last if the collection created it
+            namespaces.setdefault(args["inventory_namespace"], {})
         namespace_steps = []
-        for labels, names in _group_by_labels(site.namespaces()):
+        for labels, names in _group_by_labels(namespaces):
             module_args = dict(kube, names=names, state=state, labels=labels,
                                wait_timeout=timeout_seconds(args["wait_timeout"]) if args["wait"] else 0)
             namespace_steps.append(("site", "agentgateway.observability.managed_namespace",

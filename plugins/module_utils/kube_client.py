@@ -244,3 +244,37 @@ def namespace_leftovers(client, namespace, timeout=10.0):
         return sorted(found)
     except Exception as exc:  # pylint: disable=broad-except
         raise explain(exc, client.configuration.host)
+
+
+def rest(client, method, path, body=None, query=None, timeout=10.0):
+    """The JSON document of one API request (None for 404), without the library's typed models.
+
+    The typed APIs (``CoreV1Api`` and the like) import and validate their models on the first call,
+    which costs close to a second per module run with kubernetes 37; a module that reads and writes a
+    few plain objects (site_lock) asks for plain JSON instead. Other errors raise ``ApiException``.
+    With a library older than the pinned one (no ``param_serialize``), the typed client's generic
+    ``call_api`` is used (that path is not exercised by the tests here, which run the pinned 37.0.2).
+    """
+    import json  # pylint: disable=import-outside-toplevel
+
+    headers = {"Accept": "application/json", "Content-Type": "application/json"}
+    query_params = list((query or {}).items())
+    if hasattr(client, "param_serialize"):
+        method, url, headers, body, post = client.param_serialize(method, path, query_params=query_params,
+                                                                  header_params=headers, body=body,
+                                                                  auth_settings=["BearerToken"])
+        response = client.call_api(method, url, headers, body, post, _request_timeout=timeout)
+        response.read()
+        if response.status == 404:
+            return None
+        if response.status >= 400:
+            raise ApiException(http_resp=response)
+        return json.loads(response.data) if response.data else {}
+    try:  # older kubernetes libraries
+        return client.call_api(path, method, query_params=query_params, header_params=headers, body=body,
+                               response_type="object", auth_settings=["BearerToken"], _return_http_data_only=True,
+                               _request_timeout=timeout)
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise

@@ -39,8 +39,9 @@ options:
         holds it already renews it.
       - C(renewed) renews the lock the run holds, and fails when another run has taken it over.
       - C(released) removes the Lease when O(holder) holds it; otherwise nothing changes.
+      - C(read) takes no lock and changes nothing; it returns RV(inventory) and RV(releases) (check mode runs use it).
     type: str
-    choices: [acquired, renewed, released]
+    choices: [acquired, renewed, released, read]
     default: acquired
   lease_seconds:
     description: How long a claim holds without renewal (C(leaseDurationSeconds)).
@@ -50,12 +51,21 @@ options:
     description: Seconds to wait for another run's lock, with O(state=acquired).
     type: int
     default: 120
-  namespace_labels:
+  namespaces:
     description:
-      - With O(state=acquired), create O(namespace) when it is missing, with the label
-        C(app.kubernetes.io/managed-by=agentgateway.observability) and these (as
-        M(agentgateway.observability.managed_namespace) does). Unset, O(namespace) must exist.
+      - With O(state=acquired), the namespaces of the site (name to labels), created first where missing, with the label
+        C(app.kubernetes.io/managed-by=agentgateway.observability) and the given labels, as
+        M(agentgateway.observability.managed_namespace) does (an existing namespace is never changed). O(namespace)
+        must be one of them, or exist.
     type: dict
+    default: {}
+  releases:
+    description:
+      - Helm releases (each with namespace and name) whose state to report in RV(releases), read from Helm's release Secrets
+        (Helm 3's default storage driver) - the state of each release's latest revision.
+    type: list
+    elements: dict
+    default: []
   inventory_name:
     description: Name of the inventory ConfigMap in O(namespace).
     type: str
@@ -85,8 +95,8 @@ options:
     default: 10.0
 attributes:
   check_mode:
-    support: none
-    description: A lock is only taken by runs that change the cluster; check mode runs take none.
+    support: full
+    description: Check mode runs take no lock; use O(state=read) in them (other states report what they would do).
   diff_mode:
     support: none
     description: Nothing to show a diff of.
@@ -125,10 +135,18 @@ inventory:
   returned: always
   type: dict
   sample: {inventory.yaml: "releases: []"}
-namespace_created:
-  description: Whether O(namespace) was created (with O(state=acquired) and O(namespace_labels)).
-  returned: with O(state=acquired) or O(state=renewed)
-  type: bool
+namespaces_created:
+  description: Namespaces of O(namespaces) that were created.
+  returned: always
+  type: list
+  elements: str
+  sample: [monitoring]
+releases:
+  description: The releases of O(releases) that exist, with the status and number of their latest revision.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{namespace: monitoring, release: tempo, status: pending-upgrade, revision: 2}]
 inventory_changed:
   description: Whether O(inventory_data) was written (or the ConfigMap removed).
   returned: always
@@ -148,9 +166,11 @@ from ansible_collections.agentgateway.observability.plugins.module_utils.kube_cl
     KUBE_ARGUMENT_SPEC,
     MANAGED_BY_LABEL,
     MANAGED_BY_VALUE,
+    ApiException,
     KubeError,
     api_client,
     explain,
+    rest,
 )
 from ansible_collections.agentgateway.observability.plugins.module_utils.site_lock import (
     LOCK_NAME,
@@ -162,111 +182,113 @@ from ansible_collections.agentgateway.observability.plugins.module_utils.site_lo
 )
 
 
+LEASES = "/apis/coordination.k8s.io/v1/namespaces/%s/leases"
+CONFIGMAPS = "/api/v1/namespaces/%s/configmaps"
+
+
+def _conflict(exc):
+    return getattr(exc, "status", None) == 409
+
+
 class _Leases(object):
-    """The Lease, read and written as plain dicts; writes carry the resourceVersion read (409 when stale)."""
+    """The Lease, read and written as plain JSON; writes carry the resourceVersion read (409 when stale)."""
 
     def __init__(self, client, namespace, timeout):
-        from kubernetes import client as k8s_client  # pylint: disable=import-outside-toplevel
-
-        self.client, self.api = client, k8s_client.CoordinationV1Api(client)
-        self.namespace, self.timeout = namespace, timeout
+        self.client, self.base, self.timeout = client, LEASES % namespace, timeout
 
     def read(self):
-        from kubernetes.client.rest import ApiException  # pylint: disable=import-outside-toplevel
-
-        try:
-            lease = self.api.read_namespaced_lease(LOCK_NAME, self.namespace, _request_timeout=self.timeout)
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
-        return self.client.sanitize_for_serialization(lease)
+        return rest(self.client, "GET", "%s/%s" % (self.base, LOCK_NAME), timeout=self.timeout)
 
     def write(self, body, create):
         """True when written; False when another run wrote first (409 Conflict, or 409 AlreadyExists)."""
-        from kubernetes.client.rest import ApiException  # pylint: disable=import-outside-toplevel
-
         try:
             if create:
-                self.api.create_namespaced_lease(self.namespace, body, _request_timeout=self.timeout)
+                rest(self.client, "POST", self.base, body=body, timeout=self.timeout)
             else:
-                self.api.replace_namespaced_lease(LOCK_NAME, self.namespace, body, _request_timeout=self.timeout)
+                rest(self.client, "PUT", "%s/%s" % (self.base, LOCK_NAME), body=body, timeout=self.timeout)
         except ApiException as exc:
-            if exc.status == 409:
+            if _conflict(exc):
                 return False
             raise
         return True
 
     def delete(self, resource_version):
-        from kubernetes.client.rest import ApiException  # pylint: disable=import-outside-toplevel
-
         try:
-            self.api.delete_namespaced_lease(LOCK_NAME, self.namespace, _request_timeout=self.timeout,
-                                             body={"preconditions": {"resourceVersion": resource_version}})
+            gone = rest(self.client, "DELETE", "%s/%s" % (self.base, LOCK_NAME), timeout=self.timeout,
+                        body={"preconditions": {"resourceVersion": resource_version}})
         except ApiException as exc:
-            if exc.status in (404, 409):
+            if _conflict(exc):
                 return False
             raise
-        return True
+        return gone is not None
 
 
 class _Inventory(object):
     """The inventory ConfigMap the lock guards."""
 
     def __init__(self, client, namespace, name, timeout):
-        from kubernetes import client as k8s_client  # pylint: disable=import-outside-toplevel
-
-        self.core = k8s_client.CoreV1Api(client)
-        self.namespace, self.name, self.timeout = namespace, name, timeout
+        self.client, self.base, self.name, self.timeout = client, CONFIGMAPS % namespace, name, timeout
+        self.namespace = namespace
 
     def read(self):
-        from kubernetes.client.rest import ApiException  # pylint: disable=import-outside-toplevel
-
-        try:
-            return self.core.read_namespaced_config_map(self.name, self.namespace, _request_timeout=self.timeout)
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
+        return rest(self.client, "GET", "%s/%s" % (self.base, self.name), timeout=self.timeout)
 
     def write(self, data, labels):
         """Write ``data`` (empty: remove the ConfigMap); True when anything changed."""
         current = self.read()
+        path = "%s/%s" % (self.base, self.name)
         if not data:
-            if current is None:
-                return False
-            self.core.delete_namespaced_config_map(self.name, self.namespace, _request_timeout=self.timeout)
-            return True
+            return current is not None and rest(self.client, "DELETE", path, timeout=self.timeout) is not None
         body = {"apiVersion": "v1", "kind": "ConfigMap", "data": data,
                 "metadata": {"name": self.name, "namespace": self.namespace, "labels": labels}}
         if current is None:
-            self.core.create_namespaced_config_map(self.namespace, body, _request_timeout=self.timeout)
+            rest(self.client, "POST", self.base, body=body, timeout=self.timeout)
             return True
-        if (current.data or {}) == data and all((current.metadata.labels or {}).get(k) == v for k, v in labels.items()):
+        meta = current.get("metadata") or {}
+        if (current.get("data") or {}) == data and all((meta.get("labels") or {}).get(k) == v for k, v in labels.items()):
             return False
-        body["metadata"]["resourceVersion"] = current.metadata.resource_version
-        self.core.replace_namespaced_config_map(self.name, self.namespace, body, _request_timeout=self.timeout)
+        body["metadata"]["resourceVersion"] = meta.get("resourceVersion")
+        rest(self.client, "PUT", path, body=body, timeout=self.timeout)
         return True
 
 
-def ensure_namespace(client, name, labels, timeout):
-    from kubernetes import client as k8s_client  # pylint: disable=import-outside-toplevel
-    from kubernetes.client.rest import ApiException  # pylint: disable=import-outside-toplevel
+def ensure_namespaces(client, namespaces, timeout):
+    """Create each missing namespace of ``namespaces`` ({name: labels}), labelled; the names created."""
+    created = []
+    for name, labels in namespaces.items():
+        if rest(client, "GET", "/api/v1/namespaces/%s" % name, timeout=timeout) is not None:
+            continue
+        body = {"apiVersion": "v1", "kind": "Namespace",
+                "metadata": {"name": name, "labels": dict(labels or {}, **{MANAGED_BY_LABEL: MANAGED_BY_VALUE})}}
+        try:
+            rest(client, "POST", "/api/v1/namespaces", body=body, timeout=timeout)
+            created.append(name)
+        except ApiException as exc:
+            if not _conflict(exc):  # 409: created by a run that started at the same moment
+                raise
+    return created
 
-    core = k8s_client.CoreV1Api(client)
-    try:
-        core.read_namespace(name, _request_timeout=timeout)
-        return False
-    except ApiException as exc:
-        if exc.status != 404:
-            raise
-    try:
-        core.create_namespace({"apiVersion": "v1", "kind": "Namespace", "metadata": {
-            "name": name, "labels": dict(labels, **{MANAGED_BY_LABEL: MANAGED_BY_VALUE})}}, _request_timeout=timeout)
-    except ApiException as exc:
-        if exc.status != 409:  # created by a run that started at the same moment
-            raise
-    return True
+
+def release_states(client, releases, timeout):
+    """[{namespace, release, status, revision}] of each release that exists, from Helm's release Secrets.
+
+    Helm 3 keeps every revision of a release in a Secret labelled owner=helm, name=<release>,
+    status=<status>, version=<revision> (its default storage driver): the latest revision is the
+    release's state. Read here so that a run needs no helm process to find releases left pending.
+    """
+    found = []
+    for rel in releases:
+        namespace, name = rel.get("namespace"), rel.get("name")
+        listed = rest(client, "GET", "/api/v1/namespaces/%s/secrets" % namespace, timeout=timeout,
+                      query={"labelSelector": "owner=helm,name=%s" % name}) or {}
+        revisions = []
+        for item in listed.get("items") or []:
+            labels = (item.get("metadata") or {}).get("labels") or {}
+            revisions.append((int(labels.get("version") or 0), labels.get("status")))
+        if revisions:
+            revision, status = max(revisions)
+            found.append({"namespace": namespace, "release": name, "status": status, "revision": revision})
+    return found
 
 
 def acquire(module, leases, renew_only):
@@ -319,41 +341,44 @@ def main():
     spec.update({
         "namespace": {"type": "str", "required": True},
         "holder": {"type": "str", "required": True},
-        "state": {"type": "str", "choices": ["acquired", "renewed", "released"], "default": "acquired"},
+        "state": {"type": "str", "choices": ["acquired", "renewed", "released", "read"], "default": "acquired"},
         "lease_seconds": {"type": "int", "default": 60},
         "timeout": {"type": "int", "default": 120},
-        "namespace_labels": {"type": "dict"},
+        "namespaces": {"type": "dict", "default": {}},
+        "releases": {"type": "list", "elements": "dict", "default": []},
         "inventory_name": {"type": "str", "default": "agentgateway-observability-inventory"},
         "inventory_data": {"type": "dict"},
         "inventory_labels": {"type": "dict", "default": {}},
         "annotations": {"type": "dict", "default": {}},
     })
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=False)
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     params = module.params
+    state = params["state"]
     if params["lease_seconds"] < 5:
         module.fail_json(msg="lease_seconds=%s: a claim must hold at least 5 s" % params["lease_seconds"])
+    result = {"changed": False, "holder": "", "waited": 0.0, "took_over": "", "inventory": {}, "releases": [],
+              "namespaces_created": [], "inventory_changed": False}
+    if module.check_mode and state != "read":
+        module.exit_json(**result)  # no lock in check mode: the deploy action reads with state=read
     try:
         client = api_client(params["kubeconfig"], params["context"])
         timeout = params["request_timeout"]
         leases = _Leases(client, params["namespace"], timeout)
         inventory = _Inventory(client, params["namespace"], params["inventory_name"], timeout)
-        written = False
-        if params["inventory_data"] is not None and params["state"] != "acquired":
-            written = inventory.write({str(k): str(v) for k, v in params["inventory_data"].items()},
-                                      params["inventory_labels"])
-        if params["state"] == "released":
-            result = release(module, leases)
-            result["inventory"] = {}
-        else:
-            created = False
-            if params["state"] == "acquired" and params["namespace_labels"] is not None:
-                created = ensure_namespace(client, params["namespace"], params["namespace_labels"], timeout)
-            result = acquire(module, leases, renew_only=params["state"] == "renewed")
-            current = inventory.read() if params["state"] == "acquired" else None
-            result["inventory"] = dict((current.data or {}) if current is not None else {})
-            result["namespace_created"] = created
-        result["inventory_changed"] = written
-        result["changed"] = result["changed"] or written
+        if params["inventory_data"] is not None and state in ("renewed", "released"):
+            result["inventory_changed"] = inventory.write({str(k): str(v) for k, v in params["inventory_data"].items()},
+                                                          params["inventory_labels"])
+        if state == "released":
+            result.update(release(module, leases))
+        elif state in ("acquired", "renewed"):
+            if state == "acquired":
+                result["namespaces_created"] = ensure_namespaces(client, params["namespaces"], timeout)
+            result.update(acquire(module, leases, renew_only=state == "renewed"))
+        if state in ("acquired", "read"):
+            current = inventory.read()
+            result["inventory"] = dict((current or {}).get("data") or {})
+            result["releases"] = release_states(client, params["releases"], timeout)
+        result["changed"] = bool(result["changed"] or result["inventory_changed"] or result["namespaces_created"])
     except KubeError as exc:
         module.fail_json(msg=exc.message, cause=exc.cause)
     except Exception as exc:  # pylint: disable=broad-except

@@ -181,16 +181,9 @@ PENDING = ("pending-install", "pending-upgrade", "pending-rollback")
 SETTLED = ("deployed", "superseded")
 
 
-def pending(releases, owned):
-    """Releases of ``releases`` (``helm list --all --output json``) that ``owned`` holds and are pending.
-
-    ``owned`` is an inventory (the desired state plus the inventory held in the cluster).
-    """
-    keys = {release_key(e) for e in owned["releases"]}
-    return [{"namespace": r.get("namespace"), "release": r.get("name"), "status": r.get("status"),
-             "revision": r.get("revision")}
-            for r in releases or []
-            if r.get("status") in PENDING and ("release", r.get("namespace"), r.get("name")) in keys]
+def pending(releases):
+    """The releases of ``releases`` ([{namespace, release, status, revision}], site_lock's) that are pending."""
+    return [dict(r) for r in releases or [] if r.get("status") in PENDING]
 
 
 def recovery(history):

@@ -42,6 +42,7 @@ class SiteKeeper(object):
         self.kept = inv.empty()  # stale entries left where they are (prune off, or a namespace not empty)
         self.locked = False
         self.final = None  # the inventory to write when the lock is given back
+        self.namespaces_created = []
         self.last_renewal = 0.0
         self.lease_seconds = args["lock_lease_seconds"]
         started = format_time(utcnow())
@@ -77,12 +78,21 @@ class SiteKeeper(object):
         return args
 
     def acquire(self):
-        """Take the lock (creating the monitoring namespace, labelled, when missing); return the inventory held."""
+        """Take the lock; the site's namespaces are created first (labelled) where missing: the lock lives in one.
+
+        Returns the module's result: the inventory held, and the state of the plan's releases.
+        """
+        namespaces = dict(self.site.namespaces()) if self.present else {}
+        namespaces.setdefault(self.namespace, {})
         res = self._module("agentgateway.observability.site_lock",
-                           self._lock("acquired", timeout=self.args["lock_timeout"],
-                                      namespace_labels=self.site.namespaces().get(self.namespace, {})), "the lock")
+                           self._lock("acquired", timeout=self.args["lock_timeout"], namespaces=namespaces,
+                                      releases=self._release_refs()), "the lock")
         self.locked, self.last_renewal = True, time.monotonic()
-        return res.get("inventory") or {}
+        self.namespaces_created = res.get("namespaces_created") or []
+        return res
+
+    def _release_refs(self):
+        return [{"namespace": e["namespace"], "name": e["release"]} for e in self.planned["releases"]]
 
     def renew(self, inventory=None):
         """Renew the lock when a third of its lease has passed (called between steps and while jobs run),
@@ -110,12 +120,9 @@ class SiteKeeper(object):
                 "inventory_data": {} if inv.is_empty(content) else cm["data"]}
 
     def _read(self):
-        """The inventory in check mode (no lock is taken)."""
-        res = self._module("kubernetes.core.k8s_info",
-                           dict(self.kube, api_version="v1", kind="ConfigMap", namespace=self.namespace,
-                                name=inv.INVENTORY_NAME), "cannot read the inventory")
-        found = res.get("resources") or []
-        return (found[0].get("data") or {}) if found else {}
+        """Check mode: the inventory and the plan's releases, without a lock."""
+        return self._module("agentgateway.observability.site_lock",
+                            self._lock("read", releases=self._release_refs()), "cannot read the inventory")
 
     def _parse(self, data):
         try:
@@ -127,27 +134,26 @@ class SiteKeeper(object):
     # ---- begin: before the first change ----------------------------------------------------
     def begin(self, record):
         """Lock, read, recover, prune, record. ``record(module, labels, role, result)`` reports a change."""
-        self.held = self._parse(self._read() if self.check_mode else self.acquire())
-        releases = self._releases()
-        self._recover(releases, record)
-        self._prune(releases, record)
+        res = self._read() if self.check_mode else self.acquire()
+        self.held = self._parse(res.get("inventory") or {})
+        self._recover(res.get("releases") or [], record)
+        self._prune(record)
         grown = inv.union(self.held, self.wanted)
         if not self.check_mode and inv.canonical(grown) != inv.canonical(self.held):
             self.renew(inventory=grown)
 
-    def _releases(self):
-        """Every release helm knows (all namespaces, every state), or [] when no release is involved."""
-        if not (self.held["releases"] or self.planned["releases"]):
-            return []
-        out = self._helm(["list", "--all-namespaces", "--all", "--output", "json"], "cannot list the Helm releases", read_only=True)
+    def _helm_releases(self):
+        """Every release helm knows (all namespaces, every state): read only when a release may be pruned."""
+        out = self._helm(["list", "--all-namespaces", "--all", "--output", "json"], "cannot list the Helm releases",
+                         read_only=True)
         try:
             return json.loads(out or "[]") or []
         except ValueError:
             raise KeeperFailure("helm list --output json answered no JSON: %s" % out[:500])
 
     def _recover(self, releases, record):
-        owned = inv.union(self.held, self.planned)
-        for rel in inv.pending(releases, owned):
+        """``releases``: the state of the plan's releases (site_lock); those pending are settled first."""
+        for rel in inv.pending(releases):
             where = "release %s/%s" % (rel["namespace"], rel["release"])
             if not self.args["recover_pending"]:
                 raise KeeperFailure(
@@ -167,7 +173,7 @@ class SiteKeeper(object):
             self.report["recovered"].append("%s: was %s, %s" % (where, rel["status"], done))
             record("helm", ["%s (recovered: %s)" % (where, done)], "site", {"changed": True})
 
-    def _prune(self, releases, record):
+    def _prune(self, record):
         gone = inv.stale(self.held, self.wanted, self.scope)
         if not self.present:
             gone = inv.stale(self.held, inv.empty(), self.scope)  # cleanup: everything of the run's roles
@@ -192,7 +198,8 @@ class SiteKeeper(object):
                                    "cannot prune %s (role %s)" % (label, entry.get("role")))
             self.report["pruned"].append(label)
             record("kubernetes.core.k8s", [label + " (pruned)"], entry.get("role"), res)
-        live = {(r.get("namespace"), r.get("name")): r.get("chart") for r in releases}
+        live = ({(r.get("namespace"), r.get("name")): r.get("chart") for r in self._helm_releases()}
+                if gone["releases"] else {})
         for entry in gone["releases"]:
             label = inv.label("releases", entry)
             chart = live.get((entry["namespace"], entry["release"]))

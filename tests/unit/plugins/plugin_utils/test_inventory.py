@@ -117,15 +117,14 @@ def test_only_labelled_objects_and_releases_of_the_recorded_chart_are_ours():
     assert not inv.release_is_ours(entry, "")
 
 
-def test_pending_releases_are_those_the_site_owns():
-    owned = {"releases": [{"role": "tempo", "namespace": "monitoring", "release": "tempo", "chart": "tempo"}],
-             "objects": [], "namespaces": []}
-    listed = [{"name": "tempo", "namespace": "monitoring", "status": "pending-upgrade", "revision": "3"},
-              {"name": "tempo", "namespace": "team-a", "status": "pending-install", "revision": "1"},
-              {"name": "grafana", "namespace": "monitoring", "status": "pending-install", "revision": "1"}]
-    assert [(p["namespace"], p["release"], p["status"]) for p in inv.pending(listed, owned)] == \
-        [("monitoring", "tempo", "pending-upgrade")]
-    assert inv.pending([dict(listed[0], status="deployed")], owned) == []
+def test_pending_releases_are_those_left_pending_install_upgrade_or_rollback():
+    states = [{"namespace": "monitoring", "release": "tempo", "status": "pending-upgrade", "revision": 3},
+              {"namespace": "monitoring", "release": "loki", "status": "pending-install", "revision": 1},
+              {"namespace": "monitoring", "release": "grafana", "status": "deployed", "revision": 4},
+              {"namespace": "monitoring", "release": "prometheus", "status": "failed", "revision": 2}]
+    assert [(p["release"], p["status"]) for p in inv.pending(states)] == [
+        ("tempo", "pending-upgrade"), ("loki", "pending-install")]
+    assert inv.pending([]) == []
 
 
 @pytest.mark.parametrize("history, expected", [
