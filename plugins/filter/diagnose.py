@@ -11,7 +11,8 @@ from ansible_collections.agentgateway.observability.plugins.plugin_utils import 
 from ansible_collections.agentgateway.observability.plugins.plugin_utils.desired_state import plain
 
 
-def diagnose_sections(pods, events=None, helm=None, telemetry=None, logs=None, events_limit=100):
+def diagnose_sections(pods, events=None, helm=None, telemetry=None, logs=None, events_limit=100,
+                      planned_services=None, services=None, endpoints=None, absent=None):
     """The support bundle's files from the registered (looped) results of the diagnose tasks."""
     try:
         pod_results, pod_list = plain(pods or []), []
@@ -25,6 +26,8 @@ def diagnose_sections(pods, events=None, helm=None, telemetry=None, logs=None, e
             "helm-releases.yaml": agw_diagnose.section(plain(helm or []), "status"),
             "gateway-telemetry.yaml": agw_diagnose.section(plain(telemetry or []), "resources", telemetry=True),
             "failing-pods.yaml": failing,
+            "services.yaml": agw_diagnose.services_section(plain(planned_services or []), plain(services or []),
+                                                           plain(endpoints or []), plain(absent or {})),
         }
         sections.update(agw_diagnose.pod_logs(failing, plain(logs or [])))
         return sections
@@ -37,6 +40,15 @@ def failing_pods(pods):
     return agw_diagnose.failing_pods(plain(pods or []))
 
 
+def diagnose_plan(plans, services=None, namespaces=None, releases=None):
+    """What the support bundle reads, from the site's plan: namespaces, releases, Services, hops not run."""
+    try:
+        return agw_diagnose.plan_reads(plain(plans or {}), plain(services or {}), plain(namespaces or []),
+                                       plain(releases or []))
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise AnsibleFilterError("diagnose_plan: %s" % exc) from exc
+
+
 class FilterModule(object):
     def filters(self):
-        return {"diagnose_sections": diagnose_sections, "failing_pods": failing_pods}
+        return {"diagnose_sections": diagnose_sections, "failing_pods": failing_pods, "diagnose_plan": diagnose_plan}

@@ -8,6 +8,11 @@ from __future__ import annotations
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.agentgateway.observability.plugins.plugin_utils.desired_state import plain
+from ansible_collections.agentgateway.observability.plugins.plugin_utils.site_services import (
+    ServicesError,
+    resolve,
+    skipped_checks,
+)
 from ansible_collections.agentgateway.observability.plugins.plugin_utils.verification import PlanError, plan, summary
 
 
@@ -23,20 +28,35 @@ def verification_plan(sent, targets, path, api_key, backend_api_key, backend="mo
         raise AnsibleFilterError("verification_plan: %s" % exc) from exc
 
 
-def verification_summary(services, access="nodeport", node_address="localhost", service_urls=None,
-                         port_mappings=None, render_dir="", grafana_user="admin", grafana_password_file="",
+def verification_targets(services, hops, access="nodeport", node_address="localhost", service_urls=None,
+                         port_mappings=None, overrides=None, turned_off=None):
+    """How the verification reaches each required service, from the site's plan, or why a hop is skipped."""
+    try:
+        return resolve(plain(services), plain(hops), plain(access), plain(node_address), plain(service_urls),
+                       plain(port_mappings), plain(overrides), plain(turned_off))
+    except (ServicesError, KeyError, TypeError, ValueError) as exc:
+        raise AnsibleFilterError("verification_targets: %s" % exc) from exc
+
+
+def verification_skipped_checks(skipped):
+    """One skipped check, with its reason, per hop the site does not run."""
+    return skipped_checks(plain(skipped or {}))
+
+
+def verification_summary(resolved, access="nodeport", render_dir="", grafana_user="admin", grafana_password_file="",
                          grafana_password_given=False, report=None, skip_reason="", check_mode=False,
                          grafana_password_file_exists=True):
     """The lines of the screen a site run ends with."""
     try:
-        return summary(plain(services), plain(access), plain(node_address), plain(service_urls), plain(port_mappings),
-                       plain(render_dir), plain(grafana_user), plain(grafana_password_file),
-                       bool(plain(grafana_password_given)), plain(report), plain(skip_reason), bool(plain(check_mode)),
-                       bool(plain(grafana_password_file_exists)))
+        return summary(plain(resolved), plain(access), plain(render_dir), plain(grafana_user),
+                       plain(grafana_password_file), bool(plain(grafana_password_given)), plain(report),
+                       plain(skip_reason), bool(plain(check_mode)), bool(plain(grafana_password_file_exists)))
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise AnsibleFilterError("verification_summary: %s" % exc) from exc
 
 
 class FilterModule(object):
     def filters(self):
-        return {"verification_plan": verification_plan, "verification_summary": verification_summary}
+        return {"verification_plan": verification_plan, "verification_summary": verification_summary,
+                "verification_targets": verification_targets,
+                "verification_skipped_checks": verification_skipped_checks}

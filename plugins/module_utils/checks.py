@@ -170,6 +170,9 @@ def context_of(access, service):
     target = getattr(access, "target", {}) or {}
     kube = getattr(access, "kube", None)
     mode = getattr(access, "mode", "url")
+    settings = {"url": "agw_obs_service_urls.%s" % service,
+                "nodeport": "agw_obs_node_address / the NodePort of %s (kind maps it to a host port) / "
+                            "verification_services.%s.host_port" % (service, service)}
     values = {
         "where": access.describe() if access is not None else service,
         "url": getattr(access, "base_url", "") or "",
@@ -178,9 +181,7 @@ def context_of(access, service):
         "port": target.get("port") or "?",
         "host_port": target.get("host_port") or "?",
         "service": service,
-        "setting": {"url": "agw_obs_service_urls.%s" % service,
-                    "nodeport": "agw_obs_node_address / verification_services.%s.host_port" % service}.get(
-                        mode, "verification_services.%s" % service),
+        "setting": settings.get(mode, "verification_services.%s" % service),
         "kubeconfig": getattr(kube, "path", "") or "the kubeconfig",
         "context": getattr(kube, "context", "") or "?",
         "gateway_ns": "the gateway namespace",

@@ -3,11 +3,13 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """What goes into the support bundle of playbooks/diagnose.yml, from registered results (pure).
 
-``failing_pods`` picks the pods worth a look (not Running/Succeeded, containers not ready,
-restarts, waiting reasons); ``sections`` turns the k8s_info / helm_info / k8s_log results into
-the bundle's files. Reads that failed are written down as such, so the bundle says what could
-not be read and why. A pod that no node has taken has no logs: the API server answers a log
-request for it with nothing (no kubelet ever ran it), and the bundle says so instead of an empty file.
+``plan_reads`` says what to read, from the site's plan (namespaces, releases, the Services the
+verification reaches, in either stack mode); ``failing_pods`` picks the pods worth a look (not
+Running/Succeeded, containers not ready, restarts, waiting reasons); ``section`` and
+``services_section`` turn the k8s_info / helm_info / k8s_log results into the bundle's files.
+Reads that failed are written down as such, so the bundle says what could not be read and why. A
+pod that no node has taken has no logs: the API server answers a log request for it with nothing
+(no kubelet ever ran it), and the bundle says so instead of an empty file.
 """
 
 from __future__ import annotations
@@ -154,4 +156,94 @@ def pod_logs(failing, log_results):
         else:
             text = result.get("log") or ""
             out[path] = text if text else "# the log is empty\n"
+    return out
+
+
+# ---- what to read, from the site's plan ---------------------------------------------------------------
+def _unique(values):
+    out = []
+    for value in values:
+        if value and value not in out:
+            out.append(value)
+    return out
+
+
+def plan_reads(plans, services, namespaces=None, releases=None):
+    """What the bundle reads, from the site's plan (``_agw_obs_plans``, ``_agw_obs_services``), in either stack mode.
+
+    ``namespaces`` and ``releases`` given (not empty) are taken as they are; else the namespaces are
+    those of every release, object and Service of the plan, the releases every release of it.
+    Returns ``{namespaces, releases: [{name, namespace}], services: [{key, role, namespace, name, port}],
+    service_namespaces: {namespace: [Service names]}, absent: {key: reason}}``: the Services the site runs (each role names them, in existing mode the
+    user's stack from its URLs) and the hops it does not run, with the reason.
+    """
+    parts = [p for p in (plans or {}).values() if isinstance(p, dict)]
+    planned_releases = [{"name": r.get("release"), "namespace": r.get("namespace")}
+                        for p in parts for r in p.get("releases") or [] if isinstance(r, dict) and r.get("release")]
+    found, absent = [], {}
+    for key in sorted(services or {}):
+        entry = services[key] or {}
+        if entry.get("absent"):
+            absent[key] = entry["absent"]
+        elif entry.get("name"):
+            found.append({"key": key, "role": entry.get("role", ""), "namespace": entry.get("namespace", ""),
+                          "name": entry["name"], "port": entry.get("port")})
+    objects = [o for p in parts for phase in ("before_releases", "after_releases") for o in p.get(phase) or []
+               if isinstance(o, dict)]
+    planned_namespaces = _unique([r["namespace"] for r in planned_releases]
+                                 + [(o.get("metadata") or {}).get("namespace") for o in objects]
+                                 + [s["namespace"] for s in found])
+    by_namespace = {}
+    for service in found:
+        by_namespace.setdefault(service["namespace"], []).append(service["name"])
+    return {"namespaces": list(namespaces) if namespaces else planned_namespaces,
+            "releases": list(releases) if releases else planned_releases,
+            "services": found, "service_namespaces": by_namespace, "absent": absent}
+
+
+def _endpoints(slices):
+    return [{"addresses": e.get("addresses") or [], "conditions": e.get("conditions") or {},
+             "pod": (e.get("targetRef") or {}).get("name")}
+            for s in slices or [] if isinstance(s, dict) for e in s.get("endpoints") or []]
+
+
+def _by_namespace(results):
+    """{namespace: the looped read's result} of reads looped over ``{key: namespace}`` items."""
+    return {(r.get("item") or {}).get("key"): r for r in results or []}
+
+
+def services_section(planned, service_results=None, endpoint_results=None, absent=None):
+    """``services.yaml``: each Service the site's plan names (``plan_reads``' ``services``), its spec and
+    endpoints, or why it could not be read; then each hop the site does not run, with the reason.
+
+    ``service_results`` and ``endpoint_results`` are the looped reads of the Services and of the
+    EndpointSlices (label ``kubernetes.io/service-name``) of each namespace of those Services.
+    """
+    services, slices = _by_namespace(service_results), _by_namespace(endpoint_results)
+    out = []
+    for wanted in planned or []:
+        namespace, name = wanted.get("namespace"), wanted.get("name")
+        entry = {"service": wanted.get("key"), "role": wanted.get("role"), "read": "%s/%s" % (namespace, name),
+                 "port": wanted.get("port")}
+        result = services.get(namespace)
+        found = [s for s in (result or {}).get("resources") or [] if (s.get("metadata") or {}).get("name") == name]
+        if result is None:
+            entry["error"] = "not read"
+        elif result.get("failed") or "resources" not in result:
+            entry["error"] = _read_error(result)
+        elif not found:
+            entry["error"] = "no Service %s in namespace %s" % (name, namespace)
+        else:
+            spec = found[0].get("spec") or {}
+            entry["spec"] = {k: spec[k] for k in ("type", "clusterIP", "ports", "selector") if k in spec}
+        result = slices.get(namespace)
+        if result is not None:
+            if result.get("failed") or "resources" not in result:
+                entry["endpoints_error"] = _read_error(result)
+            else:
+                entry["endpoints"] = _endpoints([
+                    s for s in result["resources"]
+                    if ((s.get("metadata") or {}).get("labels") or {}).get("kubernetes.io/service-name") == name])
+        out.append(entry)
+    out += [{"service": key, "skipped": reason} for key, reason in sorted((absent or {}).items())]
     return out

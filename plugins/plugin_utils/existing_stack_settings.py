@@ -17,6 +17,7 @@ from ansible_collections.agentgateway.observability.plugins.plugin_utils.rules i
     is_label_name,
     is_label_value,
 )
+from ansible_collections.agentgateway.observability.plugins.plugin_utils.site_services import service_url
 
 
 def validate(settings):
@@ -39,4 +40,10 @@ def validate(settings):
                   "%s=%s is not a URL: give the address your Grafana reaches the service at (Tempo's query API on port "
                   "3200, Loki on 3100), e.g. http://tempo.observability.svc.cluster.local:3200, or leave it empty for "
                   "no datasource ConfigMap." % (name, value))
+    for name, what in (("existing_stack_prometheus_url", "Prometheus"), ("existing_stack_grafana_url", "Grafana")):
+        value = c[name]
+        c.require(value == "" or service_url(value) is not None,
+                  "%s=%s is not an in-cluster Service URL: give your %s's Service as "
+                  "http://<service>.<namespace>.svc[.cluster.local][:<port>] (the verification reaches it through the "
+                  "API server's service proxy), or leave it empty to skip that hop." % (name, value, what))
     return c.problems

@@ -183,11 +183,17 @@ def log_queries(sent, template):
 def plan(sent, targets, path, api_key, backend_api_key, backend="mock-openai", namespace="", priced_models=(),
          model_label="model", trace_attributes=None, loki_query='{service_name=~".+"} | trace_id="{trace_id}"',
          follow=True):
-    """Every check spec the verification role runs, by stage."""
-    followed = list(sent) if follow else []
+    """Every check spec the verification role runs, by stage.
+
+    A hop without a target (``site_services.resolve`` skipped it) gets no checks: without the gateway
+    nothing is sent, so nothing is followed either.
+    """
+    sent = list(sent) if "gateway" in targets else []
+    followed = sent if follow else []
     return {
-        "requests": request_checks(sent, targets["gateway"], path, api_key, backend, namespace),
-        "backend": backend_checks(followed, targets["mock_backend"], backend_api_key, backend),
+        "requests": request_checks(sent, targets.get("gateway"), path, api_key, backend, namespace),
+        "backend": (backend_checks(followed, targets["mock_backend"], backend_api_key, backend)
+                    if "mock_backend" in targets else []),
         "queries": queries([e["model"] for e in followed], priced_models, model_label),
         "traces": traces(followed, trace_attributes),
         "log_queries": log_queries(followed, loki_query),
@@ -198,22 +204,39 @@ def plan(sent, targets, path, api_key, backend_api_key, backend="mock-openai", n
 SUMMARY_ORDER = ("grafana", "prometheus", "tempo", "loki", "gateway", "gateway_metrics", "mock_backend")
 
 
-def _proxy_path(service):
-    return "API server proxy /api/v1/namespaces/%s/services/%s:%s/proxy/" % (
-        service.get("namespace", ""), service.get("name", ""), service.get("port", ""))
+def _proxy_path(target):
+    scheme = target.get("scheme") or "http"
+    return "API server proxy /api/v1/namespaces/%s/services/%s%s:%s/proxy/" % (
+        target.get("namespace", ""), "" if scheme == "http" else scheme + ":", target.get("name", ""),
+        target.get("port", ""))
 
 
-def summary(services, access="nodeport", node_address="localhost", service_urls=None, port_mappings=None,
-            render_dir="", grafana_user="admin", grafana_password_file="", grafana_password_given=False,
-            report=None, skip_reason="", check_mode=False, grafana_password_file_exists=True):
+def where(key, resolved):
+    """Where service ``key`` is reached, as ``site_services.resolve`` worked it out (one line of the screen)."""
+    target = (resolved.get("targets") or {}).get(key)
+    if target is None:
+        return "not verified: %s" % ((resolved.get("skipped") or {}).get(key) or "not planned")
+    if target["access"] == "url":
+        return target["url"]
+    if target["access"] == "nodeport":
+        node_port = (resolved.get("node_ports") or {}).get(key)
+        return "%s://%s:%s%s" % (target.get("scheme") or "http", target.get("node_address") or "localhost",
+                                 target["host_port"], " (NodePort %s)" % node_port if node_port else "")
+    return _proxy_path(target)
+
+
+def summary(resolved, access="nodeport", render_dir="", grafana_user="admin", grafana_password_file="",
+            grafana_password_given=False, report=None, skip_reason="", check_mode=False,
+            grafana_password_file_exists=True):
     """Lines of the final screen: what was done, where each service is, the Grafana password, the result.
 
-    ``services`` is verification_services; ``port_mappings`` the kind port plan's mappings (each
-    ``{what, node_port, host_port}``) of the NodePorts the roles declared; ``report`` the result of
-    the verification_report module (``summary``, ``passed``, ``files``) or empty when nothing ran.
+    ``resolved`` is ``site_services.resolve``'s answer for the services to list (the same the
+    verification's checks use); ``report`` the result of the verification_report module
+    (``summary``, ``passed``, ``files``) or empty when nothing ran.
     """
-    services = dict(services or {})
-    names = [n for n in SUMMARY_ORDER if n in services] + sorted(n for n in services if n not in SUMMARY_ORDER)
+    resolved = dict(resolved or {})
+    listed = set(resolved.get("targets") or {}) | set(resolved.get("skipped") or {})
+    names = [n for n in SUMMARY_ORDER if n in listed] + sorted(n for n in listed if n not in SUMMARY_ORDER)
     lines = []
     if render_dir:
         lines.append("Rendered into %s (nothing applied): index.yaml lists every file, manifests/ the objects, "
@@ -221,32 +244,17 @@ def summary(services, access="nodeport", node_address="localhost", service_urls=
     else:
         lines.append("Applied%s." % (" (check mode: nothing changed)" if check_mode else ""))
     lines.append("Services (agw_obs_access=%s):" % access)
-    if access == "url":
-        urls = service_urls or {}
-        lines += ["  %-16s %s" % (name, urls.get(name) or "not given") for name in names]
-    elif access == "nodeport":
-        mapped = sorted(port_mappings or [], key=lambda m: int(m.get("node_port", 0)))
-        if mapped:
-            lines += ["  %-16s http://%s:%s (NodePort %s)"
-                      % (m.get("what", m.get("setting", "")), node_address, m["host_port"], m["node_port"])
-                      for m in mapped]
-        else:
-            lines += ["  %-16s http://%s:%s" % (name, node_address, services[name]["host_port"])
-                      for name in names if int(services[name].get("host_port") or 0) > 0]
-        lines += ["  %-16s %s" % (name, _proxy_path(services[name]))
-                  for name in names if int(services[name].get("host_port") or 0) == 0]
-    else:
-        lines += ["  %-16s %s" % (name, _proxy_path(services[name])) for name in names]
+    lines += ["  %-16s %s" % (name, where(name, resolved)) for name in names]
     if grafana_password_given:
-        where = "given in verification_grafana_password"
+        password = "given in verification_grafana_password"
     elif grafana_password_file:
-        where = "in %s" % grafana_password_file
+        password = "in %s" % grafana_password_file
         if not grafana_password_file_exists:
-            where += " (not there: the grafana role creates it when it applies Grafana%s)" % (
+            password += " (not there: the grafana role creates it when it applies Grafana%s)" % (
                 "; render mode does so only with grafana_render_admin_password=true" if render_dir else "")
     else:
-        where = "in the Grafana admin Secret"
-    lines.append("Grafana admin: user %s, password %s." % (grafana_user, where))
+        password = "in the Grafana admin Secret"
+    lines.append("Grafana admin: user %s, password %s." % (grafana_user, password))
     if report and report.get("summary"):
         counts = report["summary"]
         files = report.get("files") or {}

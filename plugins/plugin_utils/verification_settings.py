@@ -14,10 +14,18 @@ from collections.abc import Mapping
 from ansible_collections.agentgateway.observability.plugins.plugin_utils.rules import URL_PATH, Check, is_list
 
 SERVICES = ("gateway", "gateway_metrics", "mock_backend", "prometheus", "tempo", "grafana")
+# The services of the existing stack (agw_obs_stack_mode=existing): the user's, so each may be missing,
+# and its hop is then skipped with the reason (plugin_utils/site_services.py).
+STACK_SERVICES = ("prometheus", "tempo", "loki", "grafana")
+SERVICE_KEYS = ("namespace", "name", "port", "scheme", "host_port")
 
 
 def required_services(check):
-    return list(SERVICES) + (["loki"] if check.flag("verification_loki_enabled") else [])
+    """The services agw_obs_access=url needs a URL for: every hop the site itself runs."""
+    services = list(SERVICES) + (["loki"] if check.flag("verification_loki_enabled") else [])
+    if check["agw_obs_stack_mode"] == "existing":
+        services = [s for s in services if s not in STACK_SERVICES]
+    return services
 
 
 def validate(settings):
@@ -32,13 +40,17 @@ def validate(settings):
     c.positive("verification_timeout", " (seconds)")
     required = required_services(c)
     services = c["verification_services"]
-    if c.require(isinstance(services, Mapping), "verification_services must be a mapping of service name to "
-                                                "{namespace, name, port, host_port}."):
-        missing = [name for name in required if name not in services]
-        unnamed = sorted(k for k, v in services.items() if not isinstance(v, Mapping) or "name" not in v)
-        c.require(not missing and not unnamed,
-                  "verification_services must hold {namespace, name, port, host_port} for each of %s; missing: %s."
-                  % (", ".join(required), ", ".join(missing + ["a name for %s" % k for k in unnamed])))
+    if c.require(isinstance(services, Mapping), "verification_services must be a mapping of service key to what "
+                                                "differs from the site's plan ({namespace, name, port, scheme, "
+                                                "host_port}), e.g. {} (the default)."):
+        for key in sorted(services):
+            value = services[key]
+            c.require(key in SERVICES + STACK_SERVICES,
+                      "verification_services.%s: not a service the verification reaches (%s)."
+                      % (key, ", ".join(SERVICES + STACK_SERVICES)))
+            c.require(isinstance(value, Mapping) and set(value) <= set(SERVICE_KEYS),
+                      "verification_services.%s=%s must be a mapping of some of %s (what differs from the site's "
+                      "plan)." % (key, value, ", ".join(SERVICE_KEYS)))
     if c["agw_obs_access"] == "url":
         urls = c["agw_obs_service_urls"] if isinstance(c["agw_obs_service_urls"], Mapping) else {}
         for name in required:

@@ -141,7 +141,8 @@ def refused(controlplane, module_namespace, tmp_path_factory):
         "vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable},
         "hosts": hosts}}), encoding="utf-8")
     plans_file = folder / "plans.json"
-    plans_file.write_text(json.dumps([planner.plan("prometheus", namespaces(module_namespace))]), encoding="utf-8")
+    plans_file.write_text(json.dumps([planner.deployed(planner.plan("prometheus", namespaces(module_namespace)))]),
+                          encoding="utf-8")
     playbook = folder / "causes.yml"
     playbook.write_text(PLAY, encoding="utf-8")
     results = folder / "results"

@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from support.fixtures import REPO, run_playbook
+from support.session import EXISTING
 from support.tools import tool
 
 pytestmark = pytest.mark.services
@@ -119,9 +120,11 @@ def test_the_support_bundle(planted_cluster, namespaces, tmp_path, monkeypatch):
     proc = run_playbook(REPO / "playbooks" / "diagnose.yml", {
         "agw_obs_kubeconfig": planted_cluster.kubeconfig, "verification_diagnose_dir": str(tmp_path / "support"),
         "agw_obs_monitoring_namespace": monitoring_ns, "agw_obs_gateway_namespace": gateway_ns,
-        # the release installed here and one that is not (the default list has four more not installed)
+        # the release installed here and one that is not (the plan's list has four more not installed), and the
+        # namespaces planted here (the plan's list adds the agentgateway role's)
         "verification_diagnose_releases": [{"name": "grafana", "namespace": monitoring_ns},
                                            {"name": "prometheus", "namespace": monitoring_ns}],
+        "verification_diagnose_namespaces": [monitoring_ns, gateway_ns],
         "verification_grafana_password_file": str(password_file), "verification_report_dir": str(report)})
     folders = [p for p in (tmp_path / "support").iterdir() if p.is_dir()]
     assert len(folders) == 1
@@ -152,3 +155,44 @@ def test_the_support_bundle(planted_cluster, namespaces, tmp_path, monkeypatch):
     events = yaml.safe_load(texts["events.yaml"])
     assert sum(e.get("count", 0) for e in events) > 0, "the controller manager's events are collected"
     assert "Secret values removed before writing" in texts["README.txt"]
+    # the Services the site's plan names (install mode), each read with its endpoints, or why not
+    services = {s["service"]: s for s in yaml.safe_load(texts["services.yaml"])}
+    assert services["prometheus"]["read"] == "%s/prometheus-server" % monitoring_ns
+    assert services["grafana"]["read"] == "%s/grafana" % monitoring_ns
+    assert services["gateway"]["read"] == "%s/agentgateway-proxy" % gateway_ns
+    assert services["tempo"]["error"] == "no Service tempo in namespace %s" % monitoring_ns
+    assert services["loki"]["skipped"].startswith("Loki is off")
+
+
+def test_existing_mode_bundle_names_the_users_services(planted_cluster, namespaces, tmp_path):
+    """agw_obs_stack_mode=existing: the bundle reads the Services of the user's stack (from role existing_stack's
+    URLs) and the releases of this mode's plan, never the install mode's names."""
+    gateway_ns, monitoring_ns = namespaces
+    users_ns = monitoring_ns + "-users"
+    planted_cluster.namespace(users_ns)
+    planted_cluster.apply({"apiVersion": "v1", "kind": "Service",
+                           "metadata": {"name": "kps-prometheus", "namespace": users_ns},
+                           "spec": {"selector": {"app": "kps-prometheus"}, "ports": [{"port": 9090}]}})
+    settings = dict(EXISTING, agw_obs_kubeconfig=planted_cluster.kubeconfig, agw_obs_monitoring_namespace=monitoring_ns,
+                    agw_obs_gateway_namespace=gateway_ns, verification_diagnose_dir=str(tmp_path / "support"),
+                    verification_report_dir=str(tmp_path / "no-report"),
+                    # the pods of the user's namespace only (which namespaces the plan names is a unit test)
+                    verification_diagnose_namespaces=[users_ns],
+                    existing_stack_prometheus_url="http://kps-prometheus.%s.svc:9090" % users_ns,
+                    existing_stack_tempo_datasource_url="http://tempo.%s.svc.cluster.local:3200" % users_ns)
+    run_playbook(REPO / "playbooks" / "diagnose.yml", settings)
+    folder = [p for p in (tmp_path / "support").iterdir() if p.is_dir()][0]
+    texts = bundle_texts(folder, pathlib.Path(str(folder) + ".tar.gz"))
+    services = {s["service"]: s for s in yaml.safe_load(texts["services.yaml"])}
+    prometheus = services["prometheus"]
+    assert prometheus["role"] == "existing_stack" and prometheus["read"] == "%s/kps-prometheus" % users_ns
+    assert prometheus["spec"]["ports"][0]["port"] == 9090 and prometheus["endpoints"] == []
+    assert services["tempo"]["read"] == "%s/tempo" % users_ns and "no Service tempo" in services["tempo"]["error"]
+    assert services["loki"]["read"] == "logging/loki-gateway"
+    assert "existing_stack_grafana_url is empty" in services["grafana"]["skipped"]
+    assert services["gateway"]["read"] == "%s/agentgateway-proxy" % gateway_ns
+    # this mode's plan has no release of the stack, and no install-mode name is read anywhere
+    assert sorted(r["read"] for r in yaml.safe_load(texts["helm-releases.yaml"])) == [
+        "agentgateway-system/agentgateway", "agentgateway-system/agentgateway-crds"]
+    assert "prometheus-server" not in texts["services.yaml"] + texts["helm-releases.yaml"]
+    assert [p["read"] for p in yaml.safe_load(texts["pods.yaml"])] == [users_ns]

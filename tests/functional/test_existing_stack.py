@@ -8,7 +8,10 @@
   generatePodMonitorConfig at v0.93.0, written out in ``operator_scrape_config`` below), keeps the
   gateway pod and drops the others on the real Prometheus 3.14, with static targets that carry the
   pods' meta labels. The operator itself does not run here.
-- verify.yml with agw_obs_access=url passes against such a Prometheus (ansible-playbook, for real).
+- verify.yml with agw_obs_access=url passes against such a Prometheus (ansible-playbook, for real), and
+  the user's Tempo it was not given is a skipped check with the reason. How the existing stack's
+  Services are reached with the other access modes (its URLs, never the install roles' NodePorts) is
+  tests/unit/plugins/plugin_utils/test_site_services.py.
 
 The files are the session's site render for the existing stack (support.session, read-only). A
 half-described stack is refused by the roles' settings checks and builders:
@@ -28,7 +31,7 @@ import yaml
 
 from support.contract import ContractGrafana, ContractLoki, ContractTempo, GatewayStandIn
 from support.exposition import GatewayMetricsTarget, answer_v141
-from support.fixtures import REPO, load_rendered, render_playbook, run_playbook, snapshot
+from support.fixtures import REPO, load_rendered, render_playbook, snapshot
 from support.prometheus import PrometheusServer
 from support.schemas import crd_errors
 from support.session import EXISTING
@@ -282,38 +285,32 @@ class OperatorStack(LocalStack):
             raise
 
 
-def test_verification_passes_in_existing_mode_against_the_users_urls(existing_render, prometheus_binary, mock_wiremock,
-                                                                     tmp_path):
+def test_verification_passes_in_existing_mode_against_the_users_urls_and_skips_the_tempo_it_lacks(
+        existing_render, prometheus_binary, mock_wiremock, tmp_path):
     """verify.yml with agw_obs_access=url, against a Prometheus that scrapes the gateway stand-in the way
     the operator translates the PodMonitor and loads the PrometheusRule's groups (the other services are
-    the local stack's: WireMock with the rendered mappings, and the Tempo, Loki and Grafana contract
-    servers, Grafana's Prometheus datasource on that Prometheus)."""
+    the local stack's: WireMock with the rendered mappings, and the Loki and Grafana contract servers,
+    Grafana's Prometheus datasource on that Prometheus). This user has no Tempo to give: its hop is a
+    skipped check with the reason, and nothing fails."""
     stack = OperatorStack(prometheus_binary, tmp_path / "stack", existing_render, mock_wiremock)
     try:
-        proc = render_playbook(REPO / "playbooks" / "verify.yml", tmp_path / "render", {
-            "agw_obs_stack_mode": "existing",
-            "agw_obs_access": "url",
-            "agw_obs_loki_enabled": True,
-            "agw_obs_logs_url": EXISTING["agw_obs_logs_url"],
-            "agw_obs_service_urls": stack.service_urls(),
-            "verification_grafana_password": GRAFANA_PASSWORD,
-            "verification_report_dir": str(tmp_path / "report"),
-            "verification_deadline": 45,
-            "verification_timeout": 5,
-        })
+        urls = dict(stack.service_urls(), tempo="")
+        proc = render_playbook(REPO / "playbooks" / "verify.yml", tmp_path / "render", dict(
+            EXISTING, existing_stack_tempo_datasource_url="",
+            agw_obs_access="url", agw_obs_service_urls=urls,
+            verification_grafana_password=GRAFANA_PASSWORD, verification_report_dir=str(tmp_path / "report"),
+            verification_deadline=45, verification_timeout=5))
         report = json.loads((tmp_path / "report" / "verification.json").read_text())
-        failed = [c for c in report["checks"] if c["status"] != "passed"]
+        failed = [c for c in report["checks"] if c["status"] == "failed"]
         assert failed == [], failed
-        ids = {c["id"] for c in report["checks"]}
-        assert {"prometheus.gateway_target", "prometheus.rules", "prometheus.cost", "grafana.panel"} <= ids
-        assert " passed, 0 failed" in proc.stdout
+        checks = {c["id"]: c for c in report["checks"]}
+        assert {"prometheus.gateway_target", "prometheus.rules", "prometheus.cost", "loki.ready",
+                "grafana.datasource.loki", "grafana.panel"} <= set(checks)
+        assert not any(i.startswith("tempo.") and i != "tempo.skipped" for i in checks)
+        tempo = checks["tempo.skipped"]
+        assert tempo["status"] == "skipped" and "runs no Tempo of its own" in tempo["saw"]
+        assert "existing_stack_tempo_datasource_url is empty" in tempo["saw"] and "agw_obs_service_urls.tempo" in tempo["saw"]
+        assert report["summary"]["skipped"] == 1 and report["passed"]
+        assert " passed, 0 failed, 1 skipped" in proc.stdout
     finally:
         stack.stop()
-
-
-def test_verification_says_why_it_skips_with_nodeport_access(tmp_path):
-    proc = run_playbook(REPO / "playbooks" / "verify.yml",
-                        {"agw_obs_stack_mode": "existing", "verification_report_dir": str(tmp_path / "report")})
-    assert "Verification skipped: agw_obs_stack_mode=existing" in proc.stdout, proc.stdout[-3000:]
-    assert "agw_obs_access=url" in proc.stdout
-    assert not (tmp_path / "report").exists()

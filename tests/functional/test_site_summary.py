@@ -21,7 +21,7 @@ import json
 import re
 
 from support.contract import ContractGrafana
-from support.fixtures import render_site
+from support.fixtures import REPO, render_site, run_playbook
 from support.stack import dashboards
 
 
@@ -39,11 +39,11 @@ def test_render_mode_screen_follows_the_planned_roles_node_ports(tmp_path):
                        args=["--tags", "grafana,gateway_observability,traffic"])
     text = screen(proc.stdout)
     assert "Rendered into %s (nothing applied): index.yaml" % (tmp_path / "render") in text
-    assert re.search(r"Grafana +http://localhost:31080 \(NodePort 31080\)", text), text
+    assert re.search(r"grafana +http://localhost:31080 \(NodePort 31080\)", text), text
     # the gateway listener on the host port of traffic_base_url (http://localhost:8080)
-    assert re.search(r"gateway listener +http://localhost:8080 \(NodePort 30088\)", text), text
-    assert re.search(r"gateway metrics +http://localhost:30091 \(NodePort 30091\)", text), text
-    assert "30080" not in text and "Prometheus" not in text and "Tempo" not in text, text
+    assert re.search(r"gateway +http://localhost:8080 \(NodePort 30088\)", text), text
+    assert re.search(r"gateway_metrics +http://localhost:30091 \(NodePort 30091\)", text), text
+    assert "30080" not in text and "prometheus" not in text and "tempo" not in text, text
     assert "password in %s (not there" % (tmp_path / "pw") in text
     assert "Verification skipped: render mode" in text and "agw_obs_access=url" in text
     assert not (tmp_path / "report").exists()
@@ -76,3 +76,35 @@ def test_a_failed_verification_still_ends_with_the_screen(tmp_path):
     assert checks["grafana.health"]["status"] == "passed", "the hops that work still pass"
     assert "cause: dns" in proc.stdout and "fix: " in proc.stdout
     assert 'type="dns"' in (tmp_path / "report" / "verification.junit.xml").read_text()
+
+
+def test_changed_node_ports_are_where_the_verification_and_the_screen_go(tmp_path):
+    """Every NodePort moved: the verification's checks go to the host ports the kind port plan maps to the new
+    NodePorts, and the screen lists the same URLs (one computation: site_services.resolve). The node address
+    never resolves (RFC 6761 .invalid), so every check fails at once, naming where it went."""
+    moved = {"prometheus_node_port": 31990, "grafana_node_port": 31080, "tempo_query_node_port": 31200,
+             "gateway_observability_metrics_node_port": 31091, "gateway_observability_listener_node_port": 31088,
+             "traffic_base_url": "http://localhost:8081"}
+    proc = run_playbook(REPO / "tests" / "functional" / "playbooks" / "verification_screen.yml", dict(
+        moved, agw_obs_node_address="nodes.invalid", verification_grafana_password="unused-password",
+        verification_models=["gpt-4"], verification_priced_models=["gpt-4"], verification_fail_on_error=False,
+        verification_report_dir=str(tmp_path / "report"), verification_deadline=1, verification_timeout=1))
+    checks = {c["id"]: c for c in json.loads((tmp_path / "report" / "verification.json").read_text())["checks"]}
+    tried = {check_id: checks[check_id]["tried"] for check_id in (
+        "gateway.metrics_before", "gateway.request.gpt-4.0", "prometheus.ready", "tempo.ready", "grafana.health")}
+    for check_id, port in (("gateway.metrics_before", 31091), ("gateway.request.gpt-4.0", 8081),
+                           ("prometheus.ready", 31990), ("tempo.ready", 31200), ("grafana.health", 31080)):
+        assert "http://nodes.invalid:%d/" % port in tried[check_id], tried
+        assert checks[check_id]["cause"] == "dns", checks[check_id]
+    # a hop the site does not run is a skipped check with its reason, not a failure
+    assert checks["loki.skipped"]["status"] == "skipped"
+    assert "Loki is off (verification_loki_enabled=false)" in checks["loki.skipped"]["saw"]
+    text = screen(proc.stdout)
+    for name, port, node_port in (("grafana", 31080, 31080), ("prometheus", 31990, 31990), ("tempo", 31200, 31200),
+                                  ("gateway", 8081, 31088), ("gateway_metrics", 31091, 31091)):
+        assert re.search(r"%s +http://nodes\.invalid:%d \(NodePort %d\)" % (name, port, node_port), text), text
+    assert re.search(r"mock_backend +API server proxy /api/v1/namespaces/agentgateway-system/services/mock-openai:8080/",
+                     text), text
+    assert re.search(r"loki +not verified: Loki is off", text), text
+    assert not re.search(r":(30090|30080|30200|30091)\b", text + json.dumps(tried)), "a default port is left"
+    assert "Verification FAILED:" in text

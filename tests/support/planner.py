@@ -162,6 +162,20 @@ def plan_site(settings=None, roles=None):
     return parts
 
 
+def deployed(part):
+    """What agw_obs's add_part.yml keeps of a part for the deploy path: all but its ``services``."""
+    return {key: value for key, value in part.items() if key != "services"}
+
+
+def services(parts):
+    """The site's Services, as agw_obs's add_part.yml collects them (_agw_obs_services: {key: entry with its role})."""
+    out = {}
+    for role, part in parts.items():
+        for key, entry in (part.get("services") or {}).items():
+            out[key] = dict(entry, role=role)
+    return out
+
+
 def site(parts, chart_mirror=""):
     """The deploy path's Site of ``parts`` (every part checked on its own, then together)."""
     from ansible_collections.agentgateway.observability.plugins.plugin_utils.desired_state import (  # noqa: E501 pylint: disable=import-outside-toplevel
@@ -169,7 +183,7 @@ def site(parts, chart_mirror=""):
         Site,
     )
 
-    return Site([Plan.from_part(part, chart_mirror=chart_mirror) for part in parts.values()])
+    return Site([Plan.from_part(deployed(part), chart_mirror=chart_mirror) for part in parts.values()])
 
 
 def documents(settings=None, roles=None):

@@ -159,7 +159,7 @@ def test_a_role_planned_alone_is_checked_against_the_others_planned_in_the_run()
 def test_a_path_another_role_rendered_before_is_refused_naming_the_settings():
     """Renamed mock backend, its old Service name given to the gateway metrics Service (an earlier render)."""
     earlier = planner.plan_site()
-    index, _stale = merge_index(None, [Plan.from_part(p) for p in earlier.values()])
+    index, _stale = merge_index(None, [Plan.from_part(planner.deployed(p)) for p in earlier.values()])
     now = planner.plan_site({"mock_backend_name": "mock-two", "gateway_observability_metrics_service_name": "mock-openai"})
     site = planner.site({"gateway_observability": now["gateway_observability"]})
     with pytest.raises(DesiredStateError) as failure:

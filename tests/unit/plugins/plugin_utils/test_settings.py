@@ -216,8 +216,13 @@ CASES = [
     case("verification", {"verification_grafana_panel": {"dashboard_uid": "x"}}, "verification_grafana_panel must be",
          id="verification-panel"),
     case("verification", {"verification_models": []}, "verification_models", "non-empty", id="verification-models"),
-    case("verification", {"verification_services": {"gateway": {"name": "gw"}}}, "verification_services",
-         "missing: gateway_metrics", id="verification-services"),
+    case("verification", {"verification_services": {"gateway": {"name": "gw", "nodePort": 30088}}},
+         "verification_services.gateway=", "namespace, name, port, scheme, host_port", id="verification-services"),
+    case("verification", {"verification_services": {"jaeger": {"name": "jaeger"}}}, "verification_services.jaeger",
+         "not a service the verification reaches", id="verification-services-key"),
+    # in existing mode the stack is the user's: a URL of it may be missing (that hop is skipped), the gateway's may not
+    case("verification", {"agw_obs_access": "url", "agw_obs_service_urls": {"prometheus": "http://localhost:9090"}},
+         "agw_obs_access=url needs agw_obs_service_urls.gateway", base=EXISTING, id="verification-url-existing"),
     case("verification", {"agw_obs_render_dir": "/tmp/render"}, "playbooks/diagnose.yml reads a live cluster",
          entry_point="diagnose", id="diagnose-render-mode"),
     case("verification", {"verification_diagnose_log_lines": 0}, "verification_diagnose_log_lines=0",
@@ -229,6 +234,12 @@ CASES = [
          "existing_stack_tempo_datasource_url=tempo:3200", base=EXISTING, id="existing-datasource-url"),
     case("existing_stack", {"existing_stack_dashboard_label": "grafana dashboard"}, "existing_stack_dashboard_label",
          base=EXISTING, id="existing-dashboard-label"),
+    case("existing_stack", {"existing_stack_prometheus_url": "http://prometheus.example.com:9090"},
+         "existing_stack_prometheus_url=http://prometheus.example.com:9090", "in-cluster Service URL",
+         base=EXISTING, id="existing-prometheus-url"),
+    case("existing_stack", {"existing_stack_grafana_url": "grafana.monitoring.svc"},
+         "existing_stack_grafana_url=grafana.monitoring.svc", "<service>.<namespace>.svc", base=EXISTING,
+         id="existing-grafana-url"),
     # ---- the kind cluster --------------------------------------------------------------------------
     case("kind_cluster", {"kind_cluster_node_image": "kindest/node:v1.36.1"}, "kind_cluster_node_image",
          "pinned by digest", id="kind-image-tag"),
@@ -290,3 +301,10 @@ def test_only_what_a_validator_reads_is_templated():
 
     assert tempo_settings.validate(settings) == []
     assert "tempo_retention" in list(settings) and "grafana_tempo_url" not in list(settings)
+
+
+def test_url_access_in_existing_mode_needs_no_url_of_the_users_stack():
+    """Its hops without a URL are skipped with the reason (test_site_services.py); the gateway's are needed."""
+    urls = {key: "http://localhost:%d" % port for key, port in
+            (("gateway", 8080), ("gateway_metrics", 15020), ("mock_backend", 8081))}
+    assert planner.check("verification", dict(EXISTING, agw_obs_access="url", agw_obs_service_urls=urls))[1] == []
