@@ -137,3 +137,14 @@ def test_pending_releases_are_those_left_pending_install_upgrade_or_rollback():
 ])
 def test_a_pending_release_goes_back_to_its_last_good_revision_or_away(history, expected):
     assert inv.recovery(history) == expected
+
+
+def test_turning_loki_or_the_gateway_install_off_prunes_their_releases(install):
+    every_role = {e["role"] for kind in inv.KINDS for e in install[kind]} | {"loki", "agentgateway"}
+    with_loki = site_inventory({"agw_obs_loki_enabled": True})
+    loki_off = inv.stale(with_loki, install, every_role)
+    assert [e["release"] for e in loki_off["releases"]] == ["loki"]
+    assert {e["role"] for e in loki_off["objects"]} <= {"loki", "grafana"}
+    gateway_off = inv.stale(install, site_inventory({"agw_obs_install_gateway": False}), every_role)
+    assert sorted(e["release"] for e in gateway_off["releases"]) == ["agentgateway", "agentgateway-crds"]
+    assert {e["role"] for kind in inv.KINDS for e in gateway_off[kind]} == {"agentgateway"}
