@@ -28,7 +28,6 @@ from ansible_collections.agentgateway.observability.plugins.module_utils import 
 
 from support.day_two import (
     api,
-    apply_variables,
     hanging_helm,
     kill,
     logging_helm,
@@ -37,7 +36,7 @@ from support.day_two import (
     site_command,
 )
 from support.fixtures import REPO, ansible_env
-from support.kube import apply_site, helm
+from support.kube import apply_site, apply_variables, helm
 
 pytestmark = pytest.mark.services
 

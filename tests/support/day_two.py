@@ -9,7 +9,6 @@ import re
 import signal
 import stat
 
-import yaml
 from kubernetes import client, config, dynamic
 from kubernetes.client.rest import ApiException
 from kubernetes.dynamic.resource import ResourceList
@@ -18,7 +17,7 @@ from ansible_collections.agentgateway.observability.plugins.plugin_utils import 
 
 from support import planner
 from support.cluster_snapshot import IGNORED_KINDS
-from support.fixtures import REPO, VENV_BIN
+from support.fixtures import REPO, playbook_command
 from support.kube import helm
 from support.tools import tool
 
@@ -97,47 +96,33 @@ def release_status(kubeconfig, namespace, name):
     return None, None
 
 
+def _helm_wrapper(program, on_upgrade, **paths):
+    """Write ``program``: the real helm, with ``on_upgrade`` (bash, ``%(helm)s`` and ``paths`` filled in) for upgrades."""
+    paths["helm"] = tool("helm")
+    program.write_text("#!/bin/bash\n"
+                       'if [[ " $* " == *" upgrade "* ]]; then\n' + on_upgrade % paths + "fi\n"
+                       'exec %(helm)s "$@"\n' % paths, encoding="utf-8")
+    program.chmod(program.stat().st_mode | stat.S_IXUSR)
+    return program
+
+
 def hanging_helm(tmp_path):
     """(program, pids): a helm whose upgrades hang (``testChartHang``: a Deployment no node runs); each logs its PID."""
-    pids, program = tmp_path / "helm-pids", tmp_path / "helm-hangs"
-    program.write_text(
-        "#!/bin/bash\n"
-        'if [[ " $* " == *" upgrade "* ]]; then\n'
-        '  echo $$ >> %(pids)s\n'
-        '  exec %(helm)s "$@" --set testChartHang=true\n'
-        "fi\n"
-        'exec %(helm)s "$@"\n' % {"pids": pids, "helm": tool("helm")}, encoding="utf-8")
-    program.chmod(program.stat().st_mode | stat.S_IXUSR)
-    return program, pids
+    pids = tmp_path / "helm-pids"
+    return _helm_wrapper(tmp_path / "helm-hangs", '  echo $$ >> %(pids)s\n'
+                         '  exec %(helm)s "$@" --set testChartHang=true\n', pids=pids), pids
 
 
 def logging_helm(tmp_path):
     """(program, log): a helm that logs when each upgrade starts and ends, and takes 2 s longer."""
-    log, program = tmp_path / "helm-upgrades.log", tmp_path / "helm-logs"
-    program.write_text(
-        "#!/bin/bash\n"
-        'if [[ " $* " == *" upgrade "* ]]; then\n'
-        '  echo "start $(date +%%s.%%N)" >> %(log)s; sleep 2\n'
-        '  %(helm)s "$@"; rc=$?\n'
-        '  echo "end $(date +%%s.%%N)" >> %(log)s; exit $rc\n'
-        "fi\n"
-        'exec %(helm)s "$@"\n' % {"log": log, "helm": tool("helm")}, encoding="utf-8")
-    program.chmod(program.stat().st_mode | stat.S_IXUSR)
-    return program, log
+    log = tmp_path / "helm-upgrades.log"
+    return _helm_wrapper(tmp_path / "helm-logs", '  echo "start $(date +%%s.%%N)" >> %(log)s; sleep 2\n'
+                         '  %(helm)s "$@"; rc=$?\n'
+                         '  echo "end $(date +%%s.%%N)" >> %(log)s; exit $rc\n', log=log), log
 
 
 def site_command(variables, args=()):
-    cmd = [str(VENV_BIN / "ansible-playbook"), str(REPO / "site.yml")]
-    for key, value in variables.items():
-        cmd += ["-e", yaml.safe_dump({key: value}, default_flow_style=True).strip()]
-    return cmd + list(args)
-
-
-def apply_variables(kubeconfig, **more):
-    variables = {"agw_obs_kubeconfig": str(kubeconfig), "agw_obs_wait": False, "traffic_enabled": False,
-                 "verification_enabled": False, "agw_obs_helm_binary": tool("helm")}
-    variables.update(more)
-    return variables
+    return playbook_command(REPO / "site.yml", variables, args)
 
 
 def kill(pid):

@@ -34,14 +34,18 @@ def ansible_env(**extra):
     return env
 
 
-def run_playbook(playbook, extra_vars=None, args=(), check=True, cwd=None):
-    """Run ansible-playbook; return the CompletedProcess (stdout + stderr merged in .stdout)."""
+def playbook_command(playbook, extra_vars=None, args=()):
+    """The ansible-playbook command line for ``playbook`` with ``extra_vars`` and ``args``."""
     cmd = [str(VENV_BIN / "ansible-playbook"), str(playbook)]
     for key, value in (extra_vars or {}).items():
         # JSON keeps types (ints, lists, dicts) intact on the command line
         cmd += ["-e", yaml.safe_dump({key: value}, default_flow_style=True).strip()]
-    cmd += list(args)
-    proc = subprocess.run(cmd, cwd=cwd or REPO, env=ansible_env(), capture_output=True, text=True, timeout=600,
+    return cmd + list(args)
+
+
+def run_playbook(playbook, extra_vars=None, args=(), check=True, cwd=None):
+    """Run ansible-playbook; return the CompletedProcess (stdout + stderr merged in .stdout)."""
+    proc = subprocess.run(playbook_command(playbook, extra_vars, args), cwd=cwd or REPO, env=ansible_env(), capture_output=True, text=True, timeout=600,
                           check=False)
     proc.stdout = proc.stdout + proc.stderr
     if check and proc.returncode != 0:

@@ -25,10 +25,15 @@ def cluster_snapshot(controlplane):
 
 def apply_site(kubeconfig, extra_vars=None, args=(), check=True, playbook="site.yml"):
     """site.yml in apply mode against ``kubeconfig``: no node runs pods, so no waiting, traffic or verification."""
+    return run_playbook(REPO / playbook, apply_variables(kubeconfig, **(extra_vars or {})), args=args, check=check)
+
+
+def apply_variables(kubeconfig, **more):
+    """apply_site's settings: ``kubeconfig``, no waiting, traffic or verification, the built helm; then ``more``."""
     variables = {"agw_obs_kubeconfig": str(kubeconfig), "agw_obs_wait": False, "traffic_enabled": False,
                  "verification_enabled": False, "agw_obs_helm_binary": tool("helm")}
-    variables.update(extra_vars or {})
-    return run_playbook(REPO / playbook, variables, args=args, check=check)
+    variables.update(more)
+    return variables
 
 
 def kubeconfig_with(path, source, **changes):
