@@ -28,6 +28,8 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.agentgateway.observability.plugins.plugin_utils.site_keeper import KeeperFailure, SiteKeeper
 from ansible_collections.agentgateway.observability.plugins.plugin_utils.desired_state import (
     INDEX_FILE,
+    POD_SECURITY_LABELS,
+    SITE_ROLE,
     DesiredStateError,
     Plan,
     Site,
@@ -51,7 +53,8 @@ _ENTRY_OPTIONS = {
 }
 PLAN_OPTIONS = dict(_ENTRY_OPTIONS, role={"type": "str", "required": True},
                     node_ports={"type": "list", "elements": "dict", "default": []},
-                    host_ports={"type": "list", "elements": "dict", "default": []})
+                    host_ports={"type": "list", "elements": "dict", "default": []},
+                    pod_security={"type": "dict", "default": {}})
 
 ARGUMENT_SPEC = dict(
     _ENTRY_OPTIONS,
@@ -76,6 +79,7 @@ ARGUMENT_SPEC = dict(
     recover_pending={"type": "bool", "default": True},
     lock_timeout={"type": "str", "default": "2m"},
     lock_lease={"type": "str", "default": "60s"},
+    pod_security_labels={"type": "str", "choices": list(POD_SECURITY_LABELS), "default": "none"},
 )
 
 INDEX_HEADER = "Rendered by agentgateway.observability: every release and object, by role."
@@ -159,9 +163,11 @@ class ActionModule(ActionBase):
         plans = [self._plan(part, args) for part in parts]
         deployed = {plan.role for plan in plans}
         others = [self._plan(part, args) for part in args["planned"] if part.get("role") not in deployed]
+        mode = args["pod_security_labels"]
         try:
-            site = Site(plans)
-            checked = Site(others + plans) if others else site
+            # The Pod Security level of a namespace follows every part planned in the run, deployed now or not.
+            checked = Site(others + plans, mode)
+            site = Site(plans, mode, levels=checked.levels) if others else checked
         except DesiredStateError as exc:
             raise AnsibleActionFail("deploy: %s" % exc)
         return site, checked
@@ -252,11 +258,15 @@ class ActionModule(ActionBase):
         existing = _read_yaml(index_path)
         try:
             index, stale = merge_index(existing, site.plans, present=present)
+            namespace_part = self._namespace_part(site, index, existing, root)
+            index, stale_namespaces = merge_index(index, [namespace_part])
         except DesiredStateError as exc:
             raise AnsibleActionFail("deploy: %s%s" % (exc, claims_hint(checked.claims, str(exc))))
+        stale = sorted(set(stale) | set(stale_namespaces))
         if present:
             self._fill_generated_secrets(site)
         desired = site.documents() if present else {}
+        desired.update(namespace_part.documents())
         if index["entries"] or existing is None and present:
             desired[INDEX_FILE] = dump_yaml(index, header=INDEX_HEADER)
         elif existing is not None:
@@ -296,6 +306,27 @@ class ActionModule(ActionBase):
             out["diff"] = diffs
         return out
 
+    @staticmethod
+    def _namespace_part(site, index, existing, root):
+        """The site's part of the render (role SITE_ROLE): a Namespace object for each labelled namespace
+        that the render's entries use and no role renders itself.
+
+        A namespace of the deployed roles gets its labels from this run. One only other roles use (a
+        role rendered on its own after the site) keeps the Namespace file an earlier run wrote; one
+        that no entry uses any more goes.
+        """
+        used = {e.get("namespace") for e in index["entries"] if e.get("role") != SITE_ROLE and e.get("namespace")}
+        mine = {obj["metadata"]["name"]: obj for obj in site.namespace_objects()}
+        planned = set(site.namespaces())
+        for entry in (existing or {}).get("entries") or []:
+            name = entry.get("name")
+            if (entry.get("role") == SITE_ROLE and entry.get("kind") == "Namespace" and name in used
+                    and name not in planned and entry.get("path")):
+                kept = _read_yaml(os.path.join(root, entry["path"]))
+                if isinstance(kept, dict):
+                    mine[name] = kept
+        return Plan(SITE_ROLE, before_releases=[mine[name] for name in sorted(mine) if name in used])
+
     # ---- apply outlet ----------------------------------------------------------------------
     def _apply(self, site, args, task_vars):
         """Hand every entry to kubernetes.core, in waves; stop at the first failure with its cause.
@@ -324,7 +355,7 @@ class ActionModule(ActionBase):
                     # created (where missing) when the lock was taken: the lock lives in one of them
                     run.record("agentgateway.observability.managed_namespace",
                                ["namespaces %s" % ", ".join(site.namespaces())], "site",
-                               {"changed": bool(keeper.namespaces_created)})
+                               {"changed": bool(keeper.namespaces_created or keeper.namespaces_relabelled)})
                     continue
                 if kind == "namespaces" and not present and keeper:
                     keeper.finish()  # before the namespaces go: the inventory and the lock live in one

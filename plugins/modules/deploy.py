@@ -108,6 +108,14 @@ options:
         type: list
         elements: dict
         default: []
+      pod_security:
+        description:
+          - The Pod Security level the part's workloads meet in each namespace, a mapping of namespace to
+            C(restricted), C(baseline), C(privileged), or C(unmanaged) for a namespace the user owns. A
+            namespace gets the most permissive level any part names (C(unmanaged) wins), see
+            O(pod_security_labels).
+        type: dict
+        default: {}
   planned:
     description:
       - Parts planned earlier in the same run that this call does not deploy (a role used on its own after
@@ -150,6 +158,17 @@ options:
     type: list
     elements: dict
     default: []
+  pod_security_labels:
+    description:
+      - Which namespaces carry the Pod Security labels (C(pod-security.kubernetes.io/enforce), C(warn) and
+        C(audit)) of their level (O(plans[].pod_security)).
+      - C(none) - no labels. C(created) - the namespaces apply mode creates, and the Namespace objects render
+        mode writes (role C(agw_obs) in C(index.yaml) when no part renders the namespace itself); a namespace
+        that exists keeps its labels. C(all) - as C(created), and the Pod Security labels of every existing
+        namespace of the site that is not C(unmanaged) are set too (apply mode, with O(inventory_namespace)).
+    type: str
+    choices: [none, created, all]
+    default: none
   state:
     description: Whether the entries should exist.
     type: str

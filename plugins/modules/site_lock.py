@@ -55,10 +55,16 @@ options:
     description:
       - With O(state=acquired), the namespaces of the site (name to labels), created first where missing, with the label
         C(app.kubernetes.io/managed-by=agentgateway.observability) and the given labels, as
-        M(agentgateway.observability.managed_namespace) does (an existing namespace is never changed). O(namespace)
-        must be one of them, or exist.
+        M(agentgateway.observability.managed_namespace) does (an existing namespace is not changed, except with
+        O(relabel)). O(namespace) must be one of them, or exist.
     type: dict
     default: {}
+  relabel:
+    description:
+      - With O(state=acquired), also set the Pod Security labels (C(pod-security.kubernetes.io/*)) that O(namespaces)
+        gives on namespaces that exist already. No other label is added, so such a namespace stays the user's.
+    type: bool
+    default: false
   releases:
     description:
       - Helm releases (each with namespace and name) whose state to report in RV(releases), read from Helm's release Secrets
@@ -141,6 +147,12 @@ namespaces_created:
   type: list
   elements: str
   sample: [monitoring]
+namespaces_relabelled:
+  description: Existing namespaces of O(namespaces) whose Pod Security labels were set (O(relabel)).
+  returned: always
+  type: list
+  elements: str
+  sample: [agentgateway-system]
 releases:
   description: The releases of O(releases) that exist, with the status and number of their latest revision.
   returned: always
@@ -252,11 +264,36 @@ class _Inventory(object):
         return True
 
 
-def ensure_namespaces(client, namespaces, timeout):
-    """Create each missing namespace of ``namespaces`` ({name: labels}), labelled; the names created."""
-    created = []
+POD_SECURITY_PREFIX = "pod-security.kubernetes.io/"
+
+
+def relabel_namespace(client, current, labels, timeout):
+    """Set the Pod Security labels of ``labels`` on the existing namespace ``current``; True when it changed.
+
+    Only the pod-security.kubernetes.io/ labels are touched: the namespace stays the user's (no
+    managed-by label, so removal never takes it).
+    """
+    wanted = {k: v for k, v in (labels or {}).items() if k.startswith(POD_SECURITY_PREFIX)}
+    have = (current.get("metadata") or {}).get("labels") or {}
+    if all(have.get(k) == v for k, v in wanted.items()):
+        return False
+    body = dict(current)
+    body["metadata"] = dict(current["metadata"], labels=dict(have, **wanted))
+    rest(client, "PUT", "/api/v1/namespaces/%s" % current["metadata"]["name"], body=body, timeout=timeout)
+    return True
+
+
+def ensure_namespaces(client, namespaces, timeout, relabel=False):
+    """Create each missing namespace of ``namespaces`` ({name: labels}), labelled; (created, relabelled).
+
+    With ``relabel``, an existing namespace gets the Pod Security labels of ``namespaces`` too.
+    """
+    created, relabelled = [], []
     for name, labels in namespaces.items():
-        if rest(client, "GET", "/api/v1/namespaces/%s" % name, timeout=timeout) is not None:
+        current = rest(client, "GET", "/api/v1/namespaces/%s" % name, timeout=timeout)
+        if current is not None:
+            if relabel and relabel_namespace(client, current, labels, timeout):
+                relabelled.append(name)
             continue
         body = {"apiVersion": "v1", "kind": "Namespace",
                 "metadata": {"name": name, "labels": dict(labels or {}, **{MANAGED_BY_LABEL: MANAGED_BY_VALUE})}}
@@ -266,7 +303,7 @@ def ensure_namespaces(client, namespaces, timeout):
         except ApiException as exc:
             if not _conflict(exc):  # 409: created by a run that started at the same moment
                 raise
-    return created
+    return created, relabelled
 
 
 def release_states(client, releases, timeout):
@@ -345,6 +382,7 @@ def main():
         "lease_seconds": {"type": "int", "default": 60},
         "timeout": {"type": "int", "default": 120},
         "namespaces": {"type": "dict", "default": {}},
+        "relabel": {"type": "bool", "default": False},
         "releases": {"type": "list", "elements": "dict", "default": []},
         "inventory_name": {"type": "str", "default": "agentgateway-observability-inventory"},
         "inventory_data": {"type": "dict"},
@@ -357,7 +395,7 @@ def main():
     if params["lease_seconds"] < 5:
         module.fail_json(msg="lease_seconds=%s: a claim must hold at least 5 s" % params["lease_seconds"])
     result = {"changed": False, "holder": "", "waited": 0.0, "took_over": "", "inventory": {}, "releases": [],
-              "namespaces_created": [], "inventory_changed": False}
+              "namespaces_created": [], "namespaces_relabelled": [], "inventory_changed": False}
     if module.check_mode and state != "read":
         module.exit_json(**result)  # no lock in check mode: the deploy action reads with state=read
     try:
@@ -372,13 +410,15 @@ def main():
             result.update(release(module, leases))
         elif state in ("acquired", "renewed"):
             if state == "acquired":
-                result["namespaces_created"] = ensure_namespaces(client, params["namespaces"], timeout)
+                result["namespaces_created"], result["namespaces_relabelled"] = ensure_namespaces(
+                    client, params["namespaces"], timeout, relabel=params["relabel"])
             result.update(acquire(module, leases, renew_only=state == "renewed"))
         if state in ("acquired", "read"):
             current = inventory.read()
             result["inventory"] = dict((current or {}).get("data") or {})
             result["releases"] = release_states(client, params["releases"], timeout)
-        result["changed"] = bool(result["changed"] or result["inventory_changed"] or result["namespaces_created"])
+        result["changed"] = bool(result["changed"] or result["inventory_changed"] or result["namespaces_created"]
+                                 or result["namespaces_relabelled"])
     except KubeError as exc:
         module.fail_json(msg=exc.message, cause=exc.cause)
     except Exception as exc:  # pylint: disable=broad-except

@@ -24,6 +24,12 @@ from collections.abc import Mapping, Sequence
 
 import yaml
 
+from ansible_collections.agentgateway.observability.plugins.plugin_utils.fences import (
+    FenceError,
+    check_level,
+    namespace_levels,
+    pod_security_labels,
+)
 from ansible_collections.agentgateway.observability.plugins.plugin_utils.kind_config import node_port_problems
 from ansible_collections.agentgateway.observability.plugins.plugin_utils.rules import (
     is_dns_subdomain,
@@ -248,6 +254,8 @@ def object_ref(obj):
 # Every object the collection applies names the role that owns it (the site's inventory holds the same),
 # so it can be traced from the cluster side; the label app.kubernetes.io/managed-by marks it as the collection's.
 ROLE_ANNOTATION = "agentgateway.observability/role"
+# The label of the namespaces the collection creates (managed_namespace, site_lock: removal takes only those).
+NAMESPACE_LABELS = {"app.kubernetes.io/managed-by": "agentgateway.observability"}
 
 
 def _owned(obj, role):
@@ -259,7 +267,14 @@ def _owned(obj, role):
 
 
 PLAN_KEYS = ("role", "releases", "before_releases", "after_releases", "remote_manifests", "settings", "node_ports",
-             "host_ports", "generated_secrets")
+             "host_ports", "generated_secrets", "pod_security")
+
+# Which namespaces get Pod Security labels (agw_obs_pod_security_labels): none; those the collection
+# creates; or every namespace of the site it manages, existing ones relabelled too.
+POD_SECURITY_LABELS = ("none", "created", "all")
+
+# The site's own part of a render: the Namespace objects that carry labels no role renders (index role).
+SITE_ROLE = "agw_obs"
 
 
 class Plan(object):
@@ -270,11 +285,13 @@ class Plan(object):
     installs). ``settings`` names the role variables behind its names ({variable: value}), so
     messages can name them; ``node_ports`` ({setting, port, what}) and ``host_ports`` (claims of a
     host port for a NodePort) are checked across roles; ``generated_secrets`` name Secret keys the
-    deploy path fills from a controller-side file when it writes or applies them.
+    deploy path fills from a controller-side file when it writes or applies them. ``pod_security``
+    ({namespace: level}) names the Pod Security level the role's workloads meet in each namespace
+    (fences.LEVELS), or ``unmanaged`` for a namespace the role uses but the user owns.
     """
 
     def __init__(self, role, releases=(), before_releases=(), after_releases=(), remote_manifests=(), chart_mirror="",
-                 settings=None, node_ports=(), host_ports=(), generated_secrets=()):
+                 settings=None, node_ports=(), host_ports=(), generated_secrets=(), pod_security=None):
         _require(
             isinstance(role, str) and re.match(r"^[a-z][a-z0-9_]*$", role or ""),
             "'role' must be a role name such as prometheus, got %r" % (role,),
@@ -294,6 +311,13 @@ class Plan(object):
         self.node_ports = [dict(p, role=role) for p in plain(list(node_ports or ()))]
         self.host_ports = plain(list(host_ports or ()))
         self.generated_secrets = [self._generated_secret(g) for g in plain(list(generated_secrets or ()))]
+        self.pod_security = plain(pod_security or {})
+        _require(isinstance(self.pod_security, dict), "role %s: pod_security must map namespaces to levels" % role)
+        try:
+            for namespace, level in self.pod_security.items():
+                check_level(level, "role %s, pod_security of namespace %s" % (role, namespace))
+        except FenceError as exc:
+            raise DesiredStateError(str(exc))
         seen = {}
         for path, _entry in self.files():
             _require(path not in seen, "role %s: two entries render to %s" % (role, path))
@@ -310,7 +334,8 @@ class Plan(object):
                    before_releases=part.get("before_releases") or (), after_releases=part.get("after_releases") or (),
                    remote_manifests=part.get("remote_manifests") or (), chart_mirror=chart_mirror,
                    settings=part.get("settings"), node_ports=part.get("node_ports") or (),
-                   host_ports=part.get("host_ports") or (), generated_secrets=part.get("generated_secrets") or ())
+                   host_ports=part.get("host_ports") or (), generated_secrets=part.get("generated_secrets") or (),
+                   pod_security=part.get("pod_security"))
 
     def _generated_secret(self, spec):
         _require(isinstance(spec, dict), "role %s: a generated secret must be a mapping" % self.role)
@@ -391,10 +416,25 @@ class Plan(object):
 
 class Site(object):
     """Every role's part, checked together: one role per part, one role per release or object,
-    one setting per NodePort. ``plans`` are ``Plan`` objects in the site's order."""
+    one setting per NodePort. ``plans`` are ``Plan`` objects in the site's order.
 
-    def __init__(self, plans):
+    ``pod_security_labels`` (POD_SECURITY_LABELS) says whether the site's namespaces carry the Pod
+    Security labels of the level their workloads meet: the most permissive level any role names for
+    the namespace (``levels`` when given: those of every part planned in the run, not only these).
+    The labels go into the namespaces the deploy path creates and into the roles' Namespace objects.
+    """
+
+    def __init__(self, plans, pod_security_labels="none", levels=None):
+        _require(pod_security_labels in POD_SECURITY_LABELS, "pod_security_labels must be one of %s, got %r"
+                 % (", ".join(POD_SECURITY_LABELS), pod_security_labels))
+        self.pod_security_mode = pod_security_labels
         self.plans = list(plans)
+        self.levels = levels if levels is not None else namespace_levels(
+            (plan.role, plan.pod_security) for plan in self.plans)
+        if pod_security_labels != "none":
+            for plan in self.plans:
+                plan.before_releases = [self._labelled(obj) for obj in plan.before_releases]
+                plan.after_releases = [self._labelled(obj) for obj in plan.after_releases]
         roles = [plan.role for plan in self.plans]
         twice = sorted({r for r in roles if roles.count(r) > 1})
         _require(not twice, "role(s) %s planned more than once; hand each role's part over once" % ", ".join(twice))
@@ -416,13 +456,46 @@ class Site(object):
     def host_ports(self):
         return [claim for plan in self.plans for claim in plan.host_ports]
 
+    def namespace_labels(self, namespace):
+        """The Pod Security labels ``namespace`` carries ({} when labels are off or the user owns it)."""
+        if self.pod_security_mode == "none" or namespace not in self.levels:
+            return {}
+        return pod_security_labels(self.levels[namespace])
+
+    def _labelled(self, obj):
+        if obj["kind"] != "Namespace" or obj["apiVersion"] != "v1":
+            return obj
+        extra = self.namespace_labels(obj["metadata"]["name"])
+        if not extra:
+            return obj
+        metadata = dict(obj["metadata"], labels=dict(obj["metadata"].get("labels") or {}, **extra))
+        return dict(obj, metadata=metadata)
+
     def namespaces(self):
-        """{namespace: labels} over every plan, in order of first use."""
+        """{namespace: labels} over every plan, in order of first use, with their Pod Security labels."""
         found = {}
         for plan in self.plans:
             for name, labels in plan.namespaces().items():
                 found.setdefault(name, {}).update(labels)
+        for name, labels in found.items():
+            labels.update(self.namespace_labels(name))
         return found
+
+    def namespace_objects(self):
+        """Namespace objects for the labelled namespaces of the site that no role renders itself.
+
+        Render mode writes them (the site's part, role SITE_ROLE), so a GitOps user gets the labels
+        too; apply mode creates namespaces with the same labels.
+        """
+        rendered = {obj["metadata"]["name"] for plan in self.plans for obj in plan.objects
+                    if obj["kind"] == "Namespace" and obj["apiVersion"] == "v1"}
+        objects = []
+        for name, labels in self.namespaces().items():
+            extra = self.namespace_labels(name)
+            if extra and name not in rendered:
+                objects.append({"apiVersion": "v1", "kind": "Namespace",
+                                "metadata": {"name": name, "labels": dict(NAMESPACE_LABELS, **labels)}})
+        return objects
 
     def documents(self):
         docs = {}

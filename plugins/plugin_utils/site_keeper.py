@@ -43,6 +43,7 @@ class SiteKeeper(object):
         self.locked = False
         self.final = None  # the inventory to write when the lock is given back
         self.namespaces_created = []
+        self.namespaces_relabelled = []
         self.last_renewal = 0.0
         self.lease_seconds = args["lock_lease_seconds"]
         started = format_time(utcnow())
@@ -86,9 +87,11 @@ class SiteKeeper(object):
         namespaces.setdefault(self.namespace, {})
         res = self._module("agentgateway.observability.site_lock",
                            self._lock("acquired", timeout=self.args["lock_timeout"], namespaces=namespaces,
+                                      relabel=self.present and self.args.get("pod_security_labels") == "all",
                                       releases=self._release_refs()), "the lock")
         self.locked, self.last_renewal = True, time.monotonic()
         self.namespaces_created = res.get("namespaces_created") or []
+        self.namespaces_relabelled = res.get("namespaces_relabelled") or []
         return res
 
     def _release_refs(self):
