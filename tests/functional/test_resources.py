@@ -32,7 +32,7 @@ PROFILES = ["kind", "production"]
 def write_planned_render(directory, settings):
     """Write what site.yml would render for ``settings``, planned in-process, index.yaml included."""
     settings = dict(settings, agw_obs_render_dir=str(directory))
-    site = planner.site(planner.plan_site(settings))
+    site = planner.site_of(settings)
     for path, text in site.documents().items():
         target = pathlib.Path(directory, path)
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -176,21 +176,35 @@ def services(parts):
     return out
 
 
-def site(parts, chart_mirror=""):
-    """The deploy path's Site of ``parts`` (every part checked on its own, then together)."""
+def site(parts, chart_mirror="", pod_security_labels="none"):
+    """The deploy path's Site of ``parts`` (every part checked on its own, then together), with the
+    site's own part last: the Namespace objects of its labelled namespaces (role agw_obs), as the
+    render outlet adds it."""
     from ansible_collections.agentgateway.observability.plugins.plugin_utils.desired_state import (  # noqa: E501 pylint: disable=import-outside-toplevel
+        SITE_ROLE,
         Plan,
         Site,
     )
 
-    return Site([Plan.from_part(deployed(part), chart_mirror=chart_mirror) for part in parts.values()])
+    roles = Site([Plan.from_part(deployed(part), chart_mirror=chart_mirror) for part in parts.values()],
+                 pod_security_labels)
+    namespaces = roles.namespace_objects()
+    if not namespaces:
+        return roles
+    return Site(roles.plans + [Plan(SITE_ROLE, before_releases=namespaces)], pod_security_labels, levels=roles.levels)
+
+
+def site_of(settings=None, roles=None):
+    """The Site site.yml would render or apply for ``settings``."""
+    settings = dict(settings or {})
+    settings.setdefault("agw_obs_render_dir", "/render")
+    return site(plan_site(settings, roles), settings.get("agw_obs_chart_repository_mirror", ""),
+                value("agw_obs", "agw_obs_pod_security_labels", settings))
 
 
 def documents(settings=None, roles=None):
     """{relative path: file text} site.yml would render for ``settings`` (index.yaml excluded)."""
-    settings = dict(settings or {})
-    settings.setdefault("agw_obs_render_dir", "/render")
-    return site(plan_site(settings, roles), settings.get("agw_obs_chart_repository_mirror", "")).documents()
+    return site_of(settings, roles).documents()
 
 
 def objects(settings=None, roles=None):

@@ -387,6 +387,43 @@ def test_planned_parts_are_checked_with_the_deployed_ones_but_not_deployed(tmp_p
     assert result["files"] == ["helm/monitoring/grafana.yaml"]
 
 
+def test_render_writes_the_labelled_namespaces_and_keeps_them_through_a_partial_render(tmp_path):
+    """Pod Security labels in render mode: the site's own part (role agw_obs) holds a Namespace object per
+    labelled namespace; a role rendered on its own later keeps the others; removal takes them with the
+    last entry of their namespace."""
+    gateway = {"role": "mock_backend", "objects": [ROUTE], "pod_security": {"agentgateway-system": "restricted"}}
+    stack = {"role": "prometheus", "releases": [RELEASE], "pod_security": {"monitoring": "baseline"}}
+    site = {"plans": [stack, gateway], "render_dir": str(tmp_path), "pod_security_labels": "created"}
+    run(site)
+    index = yaml.safe_load((tmp_path / "index.yaml").read_text())
+    assert sorted((e["role"], e["path"]) for e in index["entries"] if e.get("kind") == "Namespace") == [
+        ("agw_obs", "manifests/_cluster/Namespace-agentgateway-system.yaml"),
+        ("agw_obs", "manifests/_cluster/Namespace-monitoring.yaml")]
+    monitoring = yaml.safe_load((tmp_path / "manifests/_cluster/Namespace-monitoring.yaml").read_text())
+    assert monitoring["metadata"]["labels"] == {
+        "app.kubernetes.io/managed-by": "agentgateway.observability", "pod-security.kubernetes.io/enforce": "baseline",
+        "pod-security.kubernetes.io/warn": "baseline", "pod-security.kubernetes.io/audit": "baseline"}
+    before = (tmp_path / "manifests/_cluster/Namespace-monitoring.yaml").read_text()
+
+    partial = run({"plans": [gateway], "render_dir": str(tmp_path), "pod_security_labels": "created"})
+    assert partial["changed"] is False, "the mock role on its own keeps the monitoring namespace's file"
+    assert (tmp_path / "manifests/_cluster/Namespace-monitoring.yaml").read_text() == before
+
+    gone = run({"plans": [stack], "render_dir": str(tmp_path), "state": "absent", "pod_security_labels": "created"})
+    assert "manifests/_cluster/Namespace-monitoring.yaml" in gone["removed_files"]
+    assert (tmp_path / "manifests/_cluster/Namespace-agentgateway-system.yaml").exists()
+
+    unlabelled = run({"plans": [gateway], "render_dir": str(tmp_path)})
+    assert unlabelled["removed_files"] == ["manifests/_cluster/Namespace-agentgateway-system.yaml"]
+
+
+def test_apply_labels_the_namespaces_it_creates():
+    stack = {"role": "prometheus", "releases": [RELEASE], "pod_security": {"monitoring": "restricted"}}
+    _result, calls, _action = apply_plans([stack], args={"pod_security_labels": "created"})
+    namespaces = [args for module, args, _wrap in calls if module.endswith("managed_namespace")]
+    assert namespaces[0]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
 def test_apply_mode_checks_the_cluster_first_and_names_the_setting_to_fix():
     action = make_action({"role": "prometheus", "releases": [RELEASE], "kubeconfig": "/k", "helm_binary": "/opt/helm"})
     calls = []
