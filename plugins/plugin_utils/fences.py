@@ -108,16 +108,15 @@ def network_policy(name, namespace, pods, rules, component=""):
     labels = dict(PART_OF)
     if component:
         labels["app.kubernetes.io/component"] = component
-    built = [ingress_rule(rule) for rule in rules or ()]
+    built = [rule for rule in (ingress_rule(rule) for rule in rules or ()) if rule is not None]
+    spec = {"podSelector": {"matchLabels": {str(k): str(v) for k, v in pods.items()}}, "policyTypes": ["Ingress"]}
+    if built:  # none: no 'ingress' key at all, as the API server stores it (an empty list would differ every run)
+        spec["ingress"] = built
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
         "metadata": {"name": name, "namespace": namespace, "labels": labels},
-        "spec": {
-            "podSelector": {"matchLabels": {str(k): str(v) for k, v in pods.items()}},
-            "policyTypes": ["Ingress"],
-            "ingress": [rule for rule in built if rule is not None],
-        },
+        "spec": spec,
     }
 
 

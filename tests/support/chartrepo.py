@@ -80,8 +80,12 @@ def build(directory, charts, helm=None):
     with tempfile.TemporaryDirectory(prefix="agw-obs-testchart-") as work:
         for name, version in charts:
             chart_dir = pathlib.Path(work, name)
-            shutil.copytree(TEMPLATE, chart_dir)
-            (chart_dir / "README.md").unlink()
+            shutil.copytree(TEMPLATE, chart_dir, ignore=shutil.ignore_patterns("workloads", "README.md"))
+            # the chart's workloads for the Pod Security tests (testchart/workloads/README.md), off by default
+            workloads = TEMPLATE / "workloads"
+            if (workloads / ("%s.yaml.gotmpl" % name)).exists():
+                shutil.copy(workloads / ("%s.yaml.gotmpl" % name), chart_dir / "templates" / "workloads.yaml.gotmpl")
+                shutil.copy(workloads / ("%s.values.yaml" % name), chart_dir / "values.yaml")
             for template in (chart_dir / "templates").glob("*.gotmpl"):  # kept out of the YAML linters
                 template.rename(template.with_suffix(""))
             (chart_dir / "Chart.yaml").write_text(yaml.safe_dump({

@@ -272,6 +272,8 @@ class ControlPlane(object):
             "--service-cluster-ip-range=" + SERVICE_CIDR,
             "--authorization-mode=RBAC",
             "--allow-privileged=true",
+            # on by default since 1.25; named so the Pod Security tests do not depend on the default
+            "--enable-admission-plugins=PodSecurity",
             "--v=1",
         ], self.workdir / "kube-apiserver.log")
         self._save()
