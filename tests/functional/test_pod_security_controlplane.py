@@ -116,7 +116,7 @@ def wait_for(probe, timeout=90):
 def test_production_pods_are_admitted_under_their_namespaces_levels(
         controlplane, test_chart_repo, verification_cluster, module_namespace, schemas_dir, tmp_path):
     ns, gw = module_namespace, module_namespace + "-gw"
-    verification_cluster.crds([path for path in sorted((schemas_dir / "agentgateway").glob("*.yaml"))]
+    verification_cluster.crds(sorted((schemas_dir / "agentgateway").glob("*.yaml"))
                               + [schemas_dir / "gateway-api" / name for name in (
                                   "gateway.networking.k8s.io_gateways.yaml", "gateway.networking.k8s.io_httproutes.yaml",
                                   "gateway.networking.k8s.io_referencegrants.yaml")])
@@ -143,7 +143,8 @@ def test_production_pods_are_admitted_under_their_namespaces_levels(
 
     def without_pods():
         return [w for w, selector in expected.items() if not pods_of(core, w, selector)]
-    missing = wait_for(lambda: not without_pods()) and [] or without_pods()
+    wait_for(lambda: not without_pods())
+    missing = without_pods()
     refused = pod_security_refusals(core, (ns, gw))
     print("\nworkloads with pods created under Pod Security 'restricted': %d\n%s"
           % (len(expected) - len(missing), "\n".join(sorted(expected))))
@@ -161,3 +162,33 @@ def test_production_pods_are_admitted_under_their_namespaces_levels(
     print("\nthe non-compliant override, refused (%d events like this one):\n%s" % (len(refused), refused[:1]))
     assert any('violates PodSecurity "restricted:latest"' in r and "privileged" in r for r in refused), refused
     apps.delete_namespaced_deployment("grafana", ns)  # its ReplicaSet would go on trying for the rest of the session
+
+
+def test_all_relabels_an_existing_namespace_with_the_pod_security_labels_only(controlplane, verification_cluster,
+                                                                             module_namespace, capsys):
+    """agw_obs_pod_security_labels=all: site_lock sets the Pod Security labels of a namespace the user created
+    and nothing else (no managed-by label: it stays the user's, removal never takes it); a second call is no change."""
+    from ansible_collections.agentgateway.observability.plugins.modules import site_lock  # noqa: E501 pylint: disable=import-outside-toplevel
+    from support.modules import run_module  # pylint: disable=import-outside-toplevel
+
+    users = module_namespace + "-users"
+    verification_cluster.apply({"apiVersion": "v1", "kind": "Namespace",
+                                "metadata": {"name": users, "labels": {"team": "payments",
+                                                                       "pod-security.kubernetes.io/enforce": "privileged"}}})
+    wanted = {"pod-security.kubernetes.io/enforce": "baseline", "pod-security.kubernetes.io/warn": "baseline",
+              "pod-security.kubernetes.io/audit": "baseline", "app.kubernetes.io/managed-by": "agentgateway.observability"}
+    args = {"kubeconfig": str(controlplane.kubeconfig_path), "namespace": users, "holder": "test", "state": "acquired",
+            "namespaces": {users: wanted}, "relabel": True}
+    first = run_module(site_lock, args, capsys)
+    assert first["namespaces_relabelled"] == [users] and first["namespaces_created"] == []
+    labels = client.CoreV1Api(verification_cluster.api_client).read_namespace(users).metadata.labels
+    assert {k: v for k, v in labels.items() if k != "kubernetes.io/metadata.name"} == {
+        "team": "payments", "pod-security.kubernetes.io/enforce": "baseline",
+        "pod-security.kubernetes.io/warn": "baseline", "pod-security.kubernetes.io/audit": "baseline"}
+    again = run_module(site_lock, dict(args, state="acquired"), capsys)
+    assert again["namespaces_relabelled"] == []
+    run_module(site_lock, dict(args, state="released"), capsys)
+    without = run_module(site_lock, dict(args, relabel=False, namespaces={users: dict(wanted, **{
+        "pod-security.kubernetes.io/enforce": "restricted"})}), capsys)
+    assert without["namespaces_relabelled"] == []
+    run_module(site_lock, dict(args, state="released"), capsys)

@@ -117,7 +117,9 @@ def test_production_profile():
     assert values["persistence"] == {"enabled": True, "size": "10Gi", "storageClassName": "fast-ssd"}
     assert values["tempo"]["resources"]["requests"]["memory"] == "2Gi"
     assert ignored_keys(values) == []
-    assert sorted(documents) == ["helm/monitoring/tempo.yaml"], "no query NodePort Service in production"
+    # no query NodePort Service in production; its fence and the labelled namespace instead
+    assert sorted(documents) == ["helm/monitoring/tempo.yaml", "manifests/_cluster/Namespace-monitoring.yaml",
+                                 "manifests/monitoring/NetworkPolicy-tempo.yaml"]
 
 
 def test_jaeger_on_keeps_the_charts_jaeger_receivers():

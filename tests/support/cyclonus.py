@@ -77,7 +77,7 @@ def traffic(connection):
 
 def _verdicts(output, connections):
     """Cyclonus's verdict for each connection, checked against the connections' count and ports."""
-    _, found, rest = output.partition("query traffic:\n")
+    _head, found, rest = output.partition("query traffic:\n")
     blocks = _TRAFFIC.split(rest)[1:] if found else []
     if len(blocks) != len(connections):
         raise CyclonusError("cyclonus answered %d traffic queries for %d connections:\n%s" % (len(blocks), len(connections), output))
@@ -118,7 +118,8 @@ def query_traffic(policies, connections):
             json.dump([traffic(c) for c in connections], out)
         command = [binary, "--verbosity", "warn", "analyze", "--mode", "query-traffic",
                    "--policy-path", policy_dir, "--traffic-path", traffic_path]
-        run = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=120)
+        run = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=120,
+                             check=False)
         if run.returncode != 0:
             raise CyclonusError("cyclonus failed (exit %d): %s\nstdout:\n%s\nstderr:\n%s"
                                 % (run.returncode, " ".join(command), run.stdout, run.stderr))

@@ -58,8 +58,8 @@ def test_a_policy_without_rules_denies_all_ingress():
 
 def test_port_ranges_and_named_ports():
     out = policy({"ports": [{"port": 15000, "end_port": 15021}, "http"], "from": [{"namespace": "m"}]})
-    assert out["spec"]["ingress"][0]["ports"] == [{"protocol": "TCP", "port": 15000, "endPort": 15021},
-                                                 {"protocol": "TCP", "port": "http"}]
+    expected = [{"protocol": "TCP", "port": 15000, "endPort": 15021}, {"protocol": "TCP", "port": "http"}]
+    assert out["spec"]["ingress"][0]["ports"] == expected
 
 
 @pytest.mark.parametrize("rule, message", [
