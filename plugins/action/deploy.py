@@ -25,6 +25,7 @@ from ansible.module_utils.common.text.converters import to_native
 from ansible.module_utils.urls import open_url
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.agentgateway.observability.plugins.plugin_utils.fences import LEVELS, POD_SECURITY_PREFIX
 from ansible_collections.agentgateway.observability.plugins.plugin_utils.site_keeper import KeeperFailure, SiteKeeper
 from ansible_collections.agentgateway.observability.plugins.plugin_utils.desired_state import (
     INDEX_FILE,
@@ -80,6 +81,7 @@ ARGUMENT_SPEC = dict(
     lock_timeout={"type": "str", "default": "2m"},
     lock_lease={"type": "str", "default": "60s"},
     pod_security_labels={"type": "str", "choices": list(POD_SECURITY_LABELS), "default": "none"},
+    relabel_namespaces={"type": "bool", "default": False},
 )
 
 INDEX_HEADER = "Rendered by agentgateway.observability: every release and object, by role."
@@ -258,7 +260,7 @@ class ActionModule(ActionBase):
         existing = _read_yaml(index_path)
         try:
             index, stale = merge_index(existing, site.plans, present=present)
-            namespace_part = self._namespace_part(site, index, existing, root)
+            namespace_part = self._namespace_part(site, checked, index, existing, root)
             index, stale_namespaces = merge_index(index, [namespace_part])
         except DesiredStateError as exc:
             raise AnsibleActionFail("deploy: %s%s" % (exc, claims_hint(checked.claims, str(exc))))
@@ -307,24 +309,32 @@ class ActionModule(ActionBase):
         return out
 
     @staticmethod
-    def _namespace_part(site, index, existing, root):
+    def _namespace_part(site, checked, index, existing, root):
         """The site's part of the render (role SITE_ROLE): a Namespace object for each labelled namespace
         that the render's entries use and no role renders itself.
 
-        A namespace of the deployed roles gets its labels from this run. One only other roles use (a
-        role rendered on its own after the site) keeps the Namespace file an earlier run wrote; one
+        A namespace of the deployed roles gets its labels from this run; where roles not planned in this
+        run use it too, never a stricter level than its Namespace file holds (their workloads need that
+        one). One only other roles use (a role rendered on its own after the site) keeps its file; one
         that no entry uses any more goes.
         """
         used = {e.get("namespace") for e in index["entries"] if e.get("role") != SITE_ROLE and e.get("namespace")}
+        others = {e.get("namespace") for e in index["entries"]
+                  if e.get("role") not in set(checked.roles) | {SITE_ROLE} and e.get("namespace")}
         mine = {obj["metadata"]["name"]: obj for obj in site.namespace_objects()}
         planned = set(site.namespaces())
         for entry in (existing or {}).get("entries") or []:
             name = entry.get("name")
-            if (entry.get("role") == SITE_ROLE and entry.get("kind") == "Namespace" and name in used
-                    and name not in planned and entry.get("path")):
-                kept = _read_yaml(os.path.join(root, entry["path"]))
-                if isinstance(kept, dict):
-                    mine[name] = kept
+            if not (entry.get("role") == SITE_ROLE and entry.get("kind") == "Namespace" and name in used
+                    and entry.get("path")):
+                continue
+            kept = _read_yaml(os.path.join(root, entry["path"]))
+            if not isinstance(kept, dict):
+                continue
+            if name not in planned:
+                mine[name] = kept
+            elif name in others and name in mine:
+                mine[name] = _most_permissive(mine[name], kept)
         return Plan(SITE_ROLE, before_releases=[mine[name] for name in sorted(mine) if name in used])
 
     # ---- apply outlet ----------------------------------------------------------------------
@@ -682,6 +692,19 @@ def _same_call(batch, module_args):
 
 def _summary(labels):
     return labels[0] if len(labels) == 1 else "%d objects (%s)" % (len(labels), ", ".join(labels))
+
+
+def _most_permissive(namespace, kept):
+    """``namespace`` with the Pod Security labels of ``kept`` when those name a more permissive level."""
+    def level(obj):
+        labels = (obj.get("metadata") or {}).get("labels") or {}
+        return labels.get(POD_SECURITY_PREFIX + "enforce")
+    if level(kept) not in LEVELS or level(namespace) not in LEVELS or (
+            LEVELS.index(level(kept)) >= LEVELS.index(level(namespace))):
+        return namespace
+    labels = dict(namespace["metadata"].get("labels") or {})
+    labels.update({k: v for k, v in kept["metadata"]["labels"].items() if k.startswith(POD_SECURITY_PREFIX)})
+    return dict(namespace, metadata=dict(namespace["metadata"], labels=labels))
 
 
 def _is_namespace(obj):

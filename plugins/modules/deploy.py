@@ -163,12 +163,22 @@ options:
       - Which namespaces carry the Pod Security labels (C(pod-security.kubernetes.io/enforce), C(warn) and
         C(audit)) of their level (O(plans[].pod_security)).
       - C(none) - no labels. C(created) - the namespaces apply mode creates, and the Namespace objects render
-        mode writes (role C(agw_obs) in C(index.yaml) when no part renders the namespace itself); a namespace
-        that exists keeps its labels. C(all) - as C(created), and the Pod Security labels of every existing
-        namespace of the site that is not C(unmanaged) are set too (apply mode, with O(inventory_namespace)).
+        mode writes (role C(agw_obs) in C(index.yaml) when no part renders the namespace itself); with
+        O(relabel_namespaces), the namespaces the collection created earlier take the labels of their level now.
+        A namespace the user created keeps its labels. C(all) - as C(created), and with O(relabel_namespaces) the
+        Pod Security labels of every existing namespace of the site that is not C(unmanaged) are set too.
     type: str
     choices: [none, created, all]
     default: none
+  relabel_namespaces:
+    description:
+      - Apply mode with O(inventory_namespace) - set the Pod Security labels of existing namespaces as
+        O(pod_security_labels) says. Only a run of the whole site should (C(agw_obs) passes it then) - the levels
+        of a part alone could make a shared namespace stricter than its other workloads need.
+      - Render mode never narrows a namespace other roles' files still use - its level there is the most
+        permissive of this run's and the one its Namespace file holds.
+    type: bool
+    default: false
   state:
     description: Whether the entries should exist.
     type: str

@@ -62,9 +62,12 @@ options:
   relabel:
     description:
       - With O(state=acquired), also set the Pod Security labels (C(pod-security.kubernetes.io/*)) that O(namespaces)
-        gives on namespaces that exist already. No other label is added, so such a namespace stays the user's.
-    type: bool
-    default: false
+        gives on namespaces that exist already - C(managed) on those the collection created (labelled
+        C(app.kubernetes.io/managed-by=agentgateway.observability)), C(all) on every one, C(none) on none. No other
+        label is added, so a namespace the user created stays the user's.
+    type: str
+    choices: [none, managed, all]
+    default: none
   releases:
     description:
       - Helm releases (each with namespace and name) whose state to report in RV(releases), read from Helm's release Secrets
@@ -275,7 +278,7 @@ def relabel_namespace(client, current, labels, timeout):
     """
     wanted = {k: v for k, v in (labels or {}).items() if k.startswith(POD_SECURITY_PREFIX)}
     have = (current.get("metadata") or {}).get("labels") or {}
-    if all(have.get(k) == v for k, v in wanted.items()):
+    if not wanted or all(have.get(k) == v for k, v in wanted.items()):
         return False
     body = dict(current)
     body["metadata"] = dict(current["metadata"], labels=dict(have, **wanted))
@@ -283,16 +286,19 @@ def relabel_namespace(client, current, labels, timeout):
     return True
 
 
-def ensure_namespaces(client, namespaces, timeout, relabel=False):
+def ensure_namespaces(client, namespaces, timeout, relabel="none"):
     """Create each missing namespace of ``namespaces`` ({name: labels}), labelled; (created, relabelled).
 
-    With ``relabel``, an existing namespace gets the Pod Security labels of ``namespaces`` too.
+    ``relabel``: which existing namespaces get the Pod Security labels of ``namespaces`` too (none, the
+    collection's own: managed, all).
     """
     created, relabelled = [], []
     for name, labels in namespaces.items():
         current = rest(client, "GET", "/api/v1/namespaces/%s" % name, timeout=timeout)
         if current is not None:
-            if relabel and relabel_namespace(client, current, labels, timeout):
+            ours = ((current.get("metadata") or {}).get("labels") or {}).get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE
+            wanted = relabel == "all" or (relabel == "managed" and ours)
+            if wanted and relabel_namespace(client, current, labels, timeout):
                 relabelled.append(name)
             continue
         body = {"apiVersion": "v1", "kind": "Namespace",
@@ -382,7 +388,7 @@ def main():
         "lease_seconds": {"type": "int", "default": 60},
         "timeout": {"type": "int", "default": 120},
         "namespaces": {"type": "dict", "default": {}},
-        "relabel": {"type": "bool", "default": False},
+        "relabel": {"type": "str", "choices": ["none", "managed", "all"], "default": "none"},
         "releases": {"type": "list", "elements": "dict", "default": []},
         "inventory_name": {"type": "str", "default": "agentgateway-observability-inventory"},
         "inventory_data": {"type": "dict"},

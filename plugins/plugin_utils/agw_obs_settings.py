@@ -8,12 +8,14 @@ Checked once per site (and once when a role runs on its own), before anything is
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Mapping
 
 from ansible_collections.agentgateway.observability.plugins.plugin_utils.rules import (
     Check,
     is_http_url,
+    is_k8s_name,
     is_registry,
     is_service_url,
 )
@@ -60,4 +62,22 @@ def validate(settings):
         "agw_obs_chart_repository_mirror=%s should be an http(s):// chart repository URL (serving index.yaml) or "
         "an oci:// registry prefix, such as https://charts.example.internal/stable or "
         "oci://registry.example.internal/charts." % mirror)
+    for namespace in c["agw_obs_network_policy_allowed_namespaces"] or []:
+        c.require(
+            is_k8s_name(namespace),
+            "agw_obs_network_policy_allowed_namespaces holds %r, which is not a namespace name (a DNS-1123 label "
+            "such as ingress-nginx)." % (namespace,))
+    for cidr in c["agw_obs_network_policy_allowed_cidrs"] or []:
+        c.require(
+            _is_cidr(cidr),
+            "agw_obs_network_policy_allowed_cidrs holds %r, which is not an address range: use CIDR notation with "
+            "no host bits set, such as 10.0.0.0/24 or 2001:db8::/64." % (cidr,))
     return c.problems
+
+
+def _is_cidr(value):
+    try:
+        ipaddress.ip_network(str(value), strict=True)
+    except ValueError:
+        return False
+    return "/" in str(value)

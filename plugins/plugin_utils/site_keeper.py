@@ -87,12 +87,19 @@ class SiteKeeper(object):
         namespaces.setdefault(self.namespace, {})
         res = self._module("agentgateway.observability.site_lock",
                            self._lock("acquired", timeout=self.args["lock_timeout"], namespaces=namespaces,
-                                      relabel=self.present and self.args.get("pod_security_labels") == "all",
+                                      relabel=self._relabel(),
                                       releases=self._release_refs()), "the lock")
         self.locked, self.last_renewal = True, time.monotonic()
         self.namespaces_created = res.get("namespaces_created") or []
         self.namespaces_relabelled = res.get("namespaces_relabelled") or []
         return res
+
+    def _relabel(self):
+        """Which existing namespaces take the Pod Security labels of this run: only a run of the whole site
+        sets them (a part's levels alone could make a shared namespace stricter than its other workloads need)."""
+        if not (self.present and self.args.get("relabel_namespaces")):
+            return "none"
+        return {"all": "all", "created": "managed"}.get(self.args.get("pod_security_labels"), "none")
 
     def _release_refs(self):
         return [{"namespace": e["namespace"], "name": e["release"]} for e in self.planned["releases"]]

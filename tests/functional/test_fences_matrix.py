@@ -79,6 +79,7 @@ MATRIX = [
     ("gateway", 15020, ["prometheus"], ["controller", "grafana", "ingress", "outside-address"]),
     ("gateway", 8080, ["ingress", "outside-address", "controller", "unrelated"], []),
     ("gateway", 15021, ["outside-address", "unrelated"], []),
+    ("gateway", 15000, [], ["ingress", "outside-address"]),
 ]
 
 

@@ -164,10 +164,11 @@ def test_production_pods_are_admitted_under_their_namespaces_levels(
     apps.delete_namespaced_deployment("grafana", ns)  # its ReplicaSet would go on trying for the rest of the session
 
 
-def test_all_relabels_an_existing_namespace_with_the_pod_security_labels_only(controlplane, verification_cluster,
-                                                                             module_namespace, capsys):
+def test_all_relabels_an_existing_namespace_with_the_pod_security_labels_only(
+        controlplane, verification_cluster, module_namespace, capsys):
     """agw_obs_pod_security_labels=all: site_lock sets the Pod Security labels of a namespace the user created
-    and nothing else (no managed-by label: it stays the user's, removal never takes it); a second call is no change."""
+    and nothing else (no managed-by label: it stays the user's, removal never takes it); a second call is no change.
+    With created (relabel=managed) only the collection's own namespaces are relabelled, not this one."""
     from ansible_collections.agentgateway.observability.plugins.modules import site_lock  # noqa: E501 pylint: disable=import-outside-toplevel
     from support.modules import run_module  # pylint: disable=import-outside-toplevel
 
@@ -178,7 +179,11 @@ def test_all_relabels_an_existing_namespace_with_the_pod_security_labels_only(co
     wanted = {"pod-security.kubernetes.io/enforce": "baseline", "pod-security.kubernetes.io/warn": "baseline",
               "pod-security.kubernetes.io/audit": "baseline", "app.kubernetes.io/managed-by": "agentgateway.observability"}
     args = {"kubeconfig": str(controlplane.kubeconfig_path), "namespace": users, "holder": "test", "state": "acquired",
-            "namespaces": {users: wanted}, "relabel": True}
+            "namespaces": {users: wanted}, "relabel": "managed"}
+    only_ours = run_module(site_lock, args, capsys)
+    assert only_ours["namespaces_relabelled"] == [], "created: the user's namespace is not the collection's"
+    run_module(site_lock, dict(args, state="released"), capsys)
+    args["relabel"] = "all"
     first = run_module(site_lock, args, capsys)
     assert first["namespaces_relabelled"] == [users] and first["namespaces_created"] == []
     labels = client.CoreV1Api(verification_cluster.api_client).read_namespace(users).metadata.labels
@@ -188,7 +193,7 @@ def test_all_relabels_an_existing_namespace_with_the_pod_security_labels_only(co
     again = run_module(site_lock, dict(args, state="acquired"), capsys)
     assert again["namespaces_relabelled"] == []
     run_module(site_lock, dict(args, state="released"), capsys)
-    without = run_module(site_lock, dict(args, relabel=False, namespaces={users: dict(wanted, **{
+    without = run_module(site_lock, dict(args, relabel="none", namespaces={users: dict(wanted, **{
         "pod-security.kubernetes.io/enforce": "restricted"})}), capsys)
     assert without["namespaces_relabelled"] == []
     run_module(site_lock, dict(args, state="released"), capsys)

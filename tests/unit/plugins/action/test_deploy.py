@@ -417,6 +417,36 @@ def test_render_writes_the_labelled_namespaces_and_keeps_them_through_a_partial_
     assert unlabelled["removed_files"] == ["manifests/_cluster/Namespace-agentgateway-system.yaml"]
 
 
+def test_a_partial_render_never_narrows_a_namespace_other_roles_use(tmp_path):
+    """node-exporter makes the monitoring namespace privileged; tempo rendered on its own (restricted) leaves it so,
+    and the whole site rendered again without node-exporter narrows it."""
+    prometheus = {"role": "prometheus", "releases": [RELEASE], "pod_security": {"monitoring": "privileged"}}
+    tempo = {"role": "tempo", "releases": [dict(RELEASE, release="tempo")], "pod_security": {"monitoring": "restricted"}}
+    path = tmp_path / "manifests/_cluster/Namespace-monitoring.yaml"
+
+    def level():
+        return yaml.safe_load(path.read_text())["metadata"]["labels"]["pod-security.kubernetes.io/enforce"]
+    run({"plans": [prometheus, tempo], "render_dir": str(tmp_path), "pod_security_labels": "created"})
+    assert level() == "privileged"
+    run({"plans": [tempo], "render_dir": str(tmp_path), "pod_security_labels": "created"})
+    assert level() == "privileged"
+    run({"plans": [dict(prometheus, pod_security={"monitoring": "restricted"}), tempo], "render_dir": str(tmp_path),
+         "pod_security_labels": "created"})
+    assert level() == "restricted"
+
+
+@pytest.mark.parametrize("mode, whole_site, relabel", [
+    ("created", True, "managed"), ("all", True, "all"), ("none", True, "none"),
+    ("created", False, "none"), ("all", False, "none")])
+def test_existing_namespaces_are_relabelled_by_a_run_of_the_whole_site_only(mode, whole_site, relabel):
+    stack = {"role": "prometheus", "releases": [RELEASE], "pod_security": {"monitoring": "restricted"}}
+    _result, calls, _action = apply_plans([stack], args={
+        "pod_security_labels": mode, "relabel_namespaces": whole_site, "inventory_namespace": "monitoring"},
+        other_result={"changed": False, "inventory": {}, "releases": []})
+    lock = [args for module, args, _wrap in calls if module.endswith("site_lock") and args["state"] == "acquired"]
+    assert lock[0]["relabel"] == relabel
+
+
 def test_apply_labels_the_namespaces_it_creates():
     stack = {"role": "prometheus", "releases": [RELEASE], "pod_security": {"monitoring": "restricted"}}
     _result, calls, _action = apply_plans([stack], args={"pod_security_labels": "created"})

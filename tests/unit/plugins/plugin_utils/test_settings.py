@@ -45,6 +45,10 @@ CASES = [
          id="shared-existing-without-logs-url"),
     case("prometheus", {"agw_obs_chart_repository_mirror": "charts.example.internal"},
          "agw_obs_chart_repository_mirror", "oci://", id="shared-chart-mirror"),
+    case("tempo", {"agw_obs_network_policy_allowed_namespaces": ["Ingress_NGINX"]},
+         "agw_obs_network_policy_allowed_namespaces holds 'Ingress_NGINX'", "DNS-1123 label", id="shared-fence-namespace"),
+    case("grafana", {"agw_obs_network_policy_allowed_cidrs": ["10.0.0.1/8"]},
+         "agw_obs_network_policy_allowed_cidrs holds '10.0.0.1/8'", "no host bits set", id="shared-fence-cidr"),
     # ---- charts: pinned, from a repository, named as Helm and Kubernetes allow --------------------
     case("grafana", {"grafana_chart_version": "latest"}, "grafana_chart_version=latest", "pinned", id="version-latest"),
     case("prometheus", {"prometheus_chart_version": "~29.27"}, "prometheus_chart_version=~29.27", "pinned",
