@@ -25,7 +25,12 @@ from ansible.module_utils.common.text.converters import to_native
 from ansible.module_utils.urls import open_url
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.agentgateway.observability.plugins.plugin_utils.fences import LEVELS, POD_SECURITY_PREFIX
+from ansible_collections.agentgateway.observability.plugins.plugin_utils.fences import (
+    LEVELS,
+    POD_SECURITY_PREFIX,
+    namespace_levels,
+    pod_security_labels,
+)
 from ansible_collections.agentgateway.observability.plugins.plugin_utils.site_keeper import KeeperFailure, SiteKeeper
 from ansible_collections.agentgateway.observability.plugins.plugin_utils.desired_state import (
     INDEX_FILE,
@@ -319,8 +324,8 @@ class ActionModule(ActionBase):
         that no entry uses any more goes.
         """
         used = {e.get("namespace") for e in index["entries"] if e.get("role") != SITE_ROLE and e.get("namespace")}
-        others = {e.get("namespace") for e in index["entries"]
-                  if e.get("role") not in set(checked.roles) | {SITE_ROLE} and e.get("namespace")}
+        planned_roles = set(checked.roles) | {SITE_ROLE}
+        others = {e.get("namespace") for e in index["entries"] if e.get("role") not in planned_roles and e.get("namespace")}
         mine = {obj["metadata"]["name"]: obj for obj in site.namespace_objects()}
         planned = set(site.namespaces())
         for entry in (existing or {}).get("entries") or []:
@@ -695,15 +700,14 @@ def _summary(labels):
 
 
 def _most_permissive(namespace, kept):
-    """``namespace`` with the Pod Security labels of ``kept`` when those name a more permissive level."""
+    """``namespace`` labelled with the most permissive of its level and ``kept``'s (fences.namespace_levels)."""
     def level(obj):
-        labels = (obj.get("metadata") or {}).get("labels") or {}
-        return labels.get(POD_SECURITY_PREFIX + "enforce")
-    if level(kept) not in LEVELS or level(namespace) not in LEVELS or (
-            LEVELS.index(level(kept)) >= LEVELS.index(level(namespace))):
+        return ((obj.get("metadata") or {}).get("labels") or {}).get(POD_SECURITY_PREFIX + "enforce")
+    if level(kept) not in LEVELS or level(namespace) not in LEVELS:
         return namespace
-    labels = dict(namespace["metadata"].get("labels") or {})
-    labels.update({k: v for k, v in kept["metadata"]["labels"].items() if k.startswith(POD_SECURITY_PREFIX)})
+    name = namespace["metadata"]["name"]
+    merged = namespace_levels([("this run", {name: level(namespace)}), ("its file", {name: level(kept)})])[name]
+    labels = dict(namespace["metadata"].get("labels") or {}, **pod_security_labels(merged))
     return dict(namespace, metadata=dict(namespace["metadata"], labels=labels))
 
 
