@@ -89,10 +89,20 @@ def sanitize_label_name(name):
     return re.sub(r"[^a-zA-Z0-9_]", "_", name)
 
 
+# The names the collection allows for the gateway's scrape job: its job label, which the rules and
+# the dashboards (their hidden constant variable "job") select on.
+_JOB_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_-]*$")
+
+
+def is_job_name(value):
+    """A name for the gateway's scrape job (letters, digits, _ and -, not starting with a digit or -)."""
+    return isinstance(value, str) and bool(_JOB_NAME.match(value))
+
+
 def scrape_job_problems(job_name, namespaces, pod_labels, port, metrics_path):
     """One message per setting of the gateway scrape job that cannot work, naming the variable."""
     problems = []
-    if not isinstance(job_name, str) or not re.match(r"^[a-zA-Z_][a-zA-Z0-9_-]*$", job_name):
+    if not is_job_name(job_name):
         problems.append("prometheus_gateway_job_name=%s is not a valid job name: use letters, digits, _ or - "
                         "(the default is agentgateway)." % (job_name,))
     if not namespaces or isinstance(namespaces, str):
@@ -327,11 +337,62 @@ def _num(value):
     return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
 
 
+# ---- tokens, each counted once -------------------------------------------------------------------
+# The proxy observes one request's tokens as up to four series of agentgateway_gen_ai_client_token_usage,
+# by gen_ai_token_type: "input" (the provider's input_tokens), "output", "input_cache_read"
+# (cached_input_tokens) and "input_cache_write" (cache_creation_input_tokens), each when the provider
+# reports it (crates/agentgateway/src/telemetry/log.rs@v1.4.1, add_llm_metrics). Whether "input" already
+# holds the cache reads and writes depends on the provider's wire format
+# (crates/agentgateway/src/llm/mod.rs@v1.4.1, cache_convention_for):
+# - InputExcludesCache: Anthropic and Bedrock, and Claude models behind Vertex AI and Copilot;
+# - InputIncludesCache: every other provider (OpenAI, Azure, Gemini, Vertex AI and Copilot with other
+#   models, custom OpenAI-compatible providers). The proxy's own cost subtracts the cache reads and
+#   writes from such an input before pricing them at the cache rates (llm/cost/mod.rs@v1.4.1, usage_for).
+# gen_ai_system is the provider's NAME (crates/llm/src/{openai,azure,gemini,vertex,anthropic,bedrock,
+# copilot,custom}.rs@v1.4.1): openai, azure, gcp.gemini, gcp.vertex_ai, anthropic, aws.bedrock, copilot,
+# and "custom" or the backend's providerOverride. A Claude model is what vertex.rs@v1.4.1 anthropic_model
+# takes for one (a model starting "claude-" or "anthropic/", or holding "publishers/anthropic/models/"),
+# and for Copilot what copilot.rs@v1.4.1 is_anthropic_model does (starting "claude-", any case). The
+# labels cannot tell a custom provider speaking Anthropic's Messages format (InputExcludesCache upstream):
+# its cache is subtracted like an OpenAI-compatible one's.
+# The matchers below select the "input" series that include the cache; they do not overlap.
+INPUT_INCLUDES_CACHE = (
+    r'gen_ai_system!~"anthropic|aws\\.bedrock|gcp\\.vertex_ai|copilot"',
+    r'gen_ai_system="gcp.vertex_ai",gen_ai_request_model!~"claude-.*|anthropic/.*|.*publishers/anthropic/models/.*"',
+    r'gen_ai_system="copilot",gen_ai_request_model!~"(?i)claude-.*"',
+)
+GENAI_LABELS = ("namespace", "gateway", "gen_ai_system", "gen_ai_request_model")
+
+
+def token_rate(job, extra_labels=()):
+    """PromQL: tokens per second by type, each token counted once (agentgateway:gen_ai_tokens:rate5m).
+
+    ``gen_ai_token_type`` keeps the proxy's values, but "input" is the uncached input: for providers
+    whose input includes the cache (INPUT_INCLUDES_CACHE) the cache reads and writes of the same
+    model are subtracted from it; the other types are as recorded. The sum over the types is the true
+    total. Models without cache series keep their input as recorded (the ``or`` fallback).
+    """
+    by_type = _by(*GENAI_LABELS + ("gen_ai_token_type",), extra=extra_labels)
+    by_model = _by(*GENAI_LABELS, extra=extra_labels)
+
+    def usage(matchers):
+        return 'rate(agentgateway_gen_ai_client_token_usage_sum{job="%s"%s}[5m])' % (
+            job, "," + matchers if matchers else "")
+
+    inputs = "\n    or\n    ".join(usage('gen_ai_token_type="input",' + m) for m in INPUT_INCLUDES_CACHE)
+    return (
+        "(\n  sum {by_type} (\n    {inputs}\n  )\n"
+        "  - ignoring (gen_ai_token_type) group_left\n"
+        "  sum {by_model} ({cache})\n)\nor\nsum {by_type} ({every})"
+    ).format(by_type=by_type, by_model=by_model, inputs=inputs,
+             cache=usage('gen_ai_token_type=~"input_cache_read|input_cache_write"'), every=usage(""))
+
+
 def recording_rules(job, extra_labels=()):
     """Recording rules the dashboards and alerts build on. Names follow level:metric:operations."""
     sel = '{job="%s"}' % job
     err = '{job="%s",status=~"5.."}' % job
-    genai = ("namespace", "gateway", "gen_ai_system", "gen_ai_request_model")
+    genai = GENAI_LABELS
     rules = [
         {
             "record": "agentgateway:requests:rate5m",
@@ -346,9 +407,10 @@ def recording_rules(job, extra_labels=()):
             ),
         },
         {
+            # Tokens per second by type, each token once: "input" is the uncached input (token_rate).
+            # The token alert and the dashboards' token, cost-per-token and cache panels read this family.
             "record": "agentgateway:gen_ai_tokens:rate5m",
-            "expr": "sum %s (rate(agentgateway_gen_ai_client_token_usage_sum%s[5m]))"
-            % (_by(*genai + ("gen_ai_token_type",), extra=extra_labels), sel),
+            "expr": token_rate(job, extra_labels),
         },
         {
             "record": "agentgateway:gen_ai_cost_usd:per_hour",
@@ -476,16 +538,17 @@ def alerting_rules(job, thresholds):
             },
         },
         {
+            # The recorded token family (recording_rules, token_rate): cached prompt tokens count once.
             "alert": "AgentgatewayTokenBurnRateHigh",
-            "expr": "sum {by} (rate(agentgateway_gen_ai_client_token_usage_sum{sel}[15m])) * 3600 > {thr}".format(
-                by=model, sel=sel, thr=_num(t["tokens_per_hour"])
+            "expr": "sum {by} (agentgateway:gen_ai_tokens:rate5m) * 3600 > {thr}".format(
+                by=model, thr=_num(t["tokens_per_hour"])
             ),
             "for": t["for"],
             "labels": {"severity": "warning"},
             "annotations": {
                 "summary": "Model {{ $labels.gen_ai_request_model }} burns {{ $value | humanize }} tokens per hour",
-                "description": "Token usage (input and output) through gateway {{ $labels.gateway }} is above"
-                " %s tokens per hour." % _num(t["tokens_per_hour"]),
+                "description": "Token usage (uncached input, cache reads and writes, and output, each token once)"
+                " through gateway {{ $labels.gateway }} is above %s tokens per hour." % _num(t["tokens_per_hour"]),
             },
         },
         {

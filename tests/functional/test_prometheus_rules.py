@@ -18,7 +18,8 @@ import yaml
 from support import planner
 
 HERE = pathlib.Path(__file__).resolve().parent
-# GenAI rules and runtime (memory, xDS, MCP, guardrail, retry, upstream) rules, one promtool file each
+# GenAI rules, runtime (memory, xDS, MCP, guardrail, retry, upstream) rules and token accounting (cached
+# prompt tokens counted once, by provider), one promtool file each
 RULES_TESTS = sorted((HERE / "promtool").glob("*_test.yml"))
 ALERTS = {
     "AgentgatewayHighErrorRatio",
@@ -77,7 +78,8 @@ def run_unit_tests(values, promtool, directory):
 
 
 def test_rendered_rules_pass_promtool_unit_tests(prometheus_values, promtool, tmp_path):
-    assert [path.name for path in RULES_TESTS] == ["genai_rules_test.yml", "runtime_rules_test.yml"]
+    assert [path.name for path in RULES_TESTS] == ["genai_rules_test.yml", "runtime_rules_test.yml",
+                                                   "tokens_rules_test.yml"]
     proc = run_unit_tests(prometheus_values, promtool, tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
@@ -101,14 +103,15 @@ def test_every_alert_has_a_firing_and_a_quiet_case(prometheus_values):
     assert ALERTS - quiet == set(), "alerts without a quiet test case"
 
 
-# Guard for the guard, for every alert: a typo in the metric names of its expression (every selector
-# then matches nothing) must fail its firing case, and a threshold at zero must fail its quiet case.
+# Guard for the guard, for every alert: a typo in the metric names of its expression (every selector,
+# and every recording rule it reads, then matches nothing) must fail its firing case, and a threshold at
+# zero must fail its quiet case.
 # One promtool run breaks every alert at once: an alert test (alert_rule_test) looks at the alerts of
 # its own alertname only, no alert expression reads another alert, and the recording rules stay as
 # rendered; so each alert's cases fail because of its own break, and promtool reports every failed
 # case with its alertname. The loose-threshold run leaves three alerts as rendered: that they are not
 # among the failures shows that only failed cases are counted.
-_SELECTOR = re.compile(r"\b(agentgateway_[a-z_]+|kube_[a-z_]+|up)\{")
+_SELECTOR = re.compile(r"\b((?:agentgateway_[a-z_]+|kube_[a-z_]+|up)(?=\{)|agentgateway:[a-z0-9_]+:[a-z0-9_]+)")
 _THRESHOLD = re.compile(r" > [0-9.e+]+$")
 _FAILED_ALERT = re.compile(r"^\s*alertname: (\w+), time: ", re.MULTILINE)
 
@@ -128,7 +131,7 @@ def failing_alerts(values, promtool, directory, alerts, pattern, replacement, co
 
 
 def test_a_broken_alert_expression_fails_the_unit_tests(prometheus_values, promtool, tmp_path):
-    failed = failing_alerts(prometheus_values, promtool, tmp_path, sorted(ALERTS), _SELECTOR, r"\1_typo{", None)
+    failed = failing_alerts(prometheus_values, promtool, tmp_path, sorted(ALERTS), _SELECTOR, r"\1_typo", None)
     assert failed == ALERTS, "alerts whose broken expression passed the promtool tests: %s" % sorted(ALERTS - failed)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from ansible_collections.agentgateway.observability.plugins.filter import prometheus as prometheus_filters
@@ -105,9 +107,12 @@ def test_runtime_alerts_use_their_thresholds():
     assert "[1d] offset 5m" in spike
     assert by_name["AgentgatewayRetryStorm"]["expr"].endswith(") > 1.5")
     assert by_name["AgentgatewayUpstreamConnectSlow"]["expr"].endswith(") > 0.25")
+    records = {r["record"]: r["expr"] for r in pc.recording_rules("gw-pods")["groups"][0]["rules"]}
     for rule in by_name.values():
-        assert 'job="gw-pods"' in rule["expr"], rule["alert"]
-        assert 'job="agentgateway"' not in rule["expr"], rule["alert"]
+        # an alert on a recorded family selects the job through the recording rule
+        expr = "\n".join([rule["expr"]] + [records[name] for name in re.findall(r"agentgateway:\w+:\w+", rule["expr"])])
+        assert 'job="gw-pods"' in expr, rule["alert"]
+        assert 'job="agentgateway"' not in expr, rule["alert"]
 
 
 def test_series_without_a_gateway_label_get_it_from_the_pod():
@@ -118,6 +123,39 @@ def test_series_without_a_gateway_label_get_it_from_the_pod():
     assert join % 'rate(agentgateway_guardrail_checks_total{job="agw"}[5m])' in rules["agentgateway:guardrail_checks:rate5m"]
     # the proxy labels guardrail checks with phase and action only (telemetry/metrics.rs GuardrailLabels)
     assert rules["agentgateway:guardrail_checks:rate5m"].startswith("sum by (namespace, gateway, phase, action)")
+
+
+def test_tokens_are_recorded_once_with_the_cache_taken_out_of_input_where_it_is_in():
+    """agentgateway:gen_ai_tokens:rate5m: "input" minus the model's cache reads and writes for providers
+    whose input includes the cache (llm/mod.rs@v1.4.1 cache_convention_for), every other series as
+    recorded; the token alert reads that family. promtool checks the values:
+    tests/functional/promtool/tokens_rules_test.yml."""
+    rules = {r["record"]: r["expr"] for r in pc.recording_rules("gw-pods", ["user"])["groups"][0]["rules"]}
+    expr = rules["agentgateway:gen_ai_tokens:rate5m"]
+    assert expr == pc.token_rate("gw-pods", ["user"])
+    for matchers in pc.INPUT_INCLUDES_CACHE:
+        assert ('{job="gw-pods",gen_ai_token_type="input",%s}[5m]' % matchers) in expr
+    assert "- ignoring (gen_ai_token_type) group_left\n" in expr
+    assert ('sum by (namespace, gateway, gen_ai_system, gen_ai_request_model, user) (rate(agentgateway_gen_ai_client_'
+            'token_usage_sum{job="gw-pods",gen_ai_token_type=~"input_cache_read|input_cache_write"}[5m]))') in expr
+    # the fallback: every other series, and the input of models without cache series, as recorded
+    assert expr.endswith('\nor\nsum by (namespace, gateway, gen_ai_system, gen_ai_request_model, gen_ai_token_type, '
+                         'user) (rate(agentgateway_gen_ai_client_token_usage_sum{job="gw-pods"}[5m]))')
+    # Anthropic and Bedrock never lose their input; Vertex AI and Copilot only with other models than Claude
+    assert 'gen_ai_system!~"anthropic|aws\\\\.bedrock|gcp\\\\.vertex_ai|copilot"' in expr
+    alerts = {r["alert"]: r for r in pc.alerting_rules("gw-pods", thresholds())["groups"][0]["rules"]}
+    assert alerts["AgentgatewayTokenBurnRateHigh"]["expr"] == (
+        "sum by (namespace, gateway, gen_ai_system, gen_ai_request_model) (agentgateway:gen_ai_tokens:rate5m)"
+        " * 3600 > %s" % pc._num(DEFAULTS["tokens_per_hour"]))  # pylint: disable=protected-access
+
+
+@pytest.mark.parametrize("name, ok", [("agentgateway", True), ("gw-pods", True), ("_x9", True), ("9gw", False),
+                                      ("-gw", False), ("gw pods", False), ("gw.pods", False), ("", False),
+                                      (None, False)])
+def test_job_names_follow_one_rule(name, ok):
+    """The rule the prometheus role's scrape job and the grafana role's dashboards (their job constant) share."""
+    assert pc.is_job_name(name) is ok
+    assert bool(pc.scrape_job_problems(name, ["a"], {"x": "y"}, 15020, "/metrics")) is not ok
 
 
 def test_recording_rules_keep_extra_labels_once():
