@@ -16,7 +16,7 @@ from ansible_collections.agentgateway.observability.plugins.plugin_utils.grafana
 
 
 def grafana_dashboard_configmaps(paths, contents, namespace, label="grafana_dashboard", label_value="1",
-                                 folder_annotation="grafana_folder", folder="AgentGateway"):
+                                 folder_annotation="grafana_folder", folder="AgentGateway", job=None):
     paths, contents = plain(paths), plain(contents)
     if len(paths) != len(contents):
         raise AnsibleFilterError("grafana_dashboard_configmaps: %d paths but %d contents" % (len(paths), len(contents)))
@@ -24,6 +24,7 @@ def grafana_dashboard_configmaps(paths, contents, namespace, label="grafana_dash
         return dashboard_configmaps(
             [{"path": p, "content": c} for p, c in zip(paths, contents)],
             str(namespace), str(label), str(label_value), str(folder_annotation), str(folder),
+            job=None if job is None else plain(job),
         )
     except GrafanaConfigError as exc:
         raise AnsibleFilterError("grafana_dashboard_configmaps: %s" % exc)

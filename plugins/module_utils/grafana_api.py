@@ -194,6 +194,11 @@ def panel_queries(dashboard, panel_id=None, panel_title=None, variables=None):
             break
     if chosen is None:
         return None, "no panel with %s" % ("id %s" % panel_id if panel_id is not None else "title %r" % panel_title)
+    # Constant variables keep their value, as in Grafana (the grafana role writes the gateway's scrape
+    # job into the dashboards' hidden "job" constant); the caller's values win.
+    constants = dict((v["name"], v.get("query", "")) for v in (dashboard.get("templating") or {}).get("list") or []
+                     if isinstance(v, dict) and v.get("type") == "constant" and v.get("name"))
+    variables = dict(constants, **(variables or {}))
     queries = []
     for target in chosen.get("targets") or []:
         if target.get("hide") or not target.get("expr"):

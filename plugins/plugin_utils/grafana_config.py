@@ -7,6 +7,10 @@ Dashboards are provisioned offline: each JSON file becomes a ConfigMap labelled 
 dashboard sidecar (``sidecar.dashboards.label``), with the folder in an annotation
 (``sidecar.dashboards.folderAnnotation``). grafana.com downloads use the chart's ``dashboards``
 value, which makes the chart add its curl init container; they are opt-in only.
+
+The collection's dashboards select the gateway's series with ``job="$job"``: ``job`` is a hidden
+constant variable, and the ConfigMaps carry the job name they are given (the prometheus role's
+``prometheus_gateway_job_name`` by default), so the dashboards follow the scrape job the rules follow.
 """
 
 from __future__ import annotations
@@ -15,8 +19,12 @@ import json
 import posixpath
 import re
 
+from ansible_collections.agentgateway.observability.plugins.plugin_utils.prometheus_config import is_job_name
+
 # Kubernetes limits a ConfigMap to 1 MiB in total.
 CONFIGMAP_MAX_BYTES = 1024 * 1024
+# The dashboards' hidden constant variable holding the job label of the gateway pods' series.
+JOB_VARIABLE = "job"
 
 
 class GrafanaConfigError(ValueError):
@@ -53,16 +61,52 @@ def check_dashboard(path, text):
     return board
 
 
-def dashboard_configmaps(files, namespace, label, label_value, folder_annotation, folder):
+def job_constant(board):
+    """The dashboard's constant variable ``job`` (Grafana's templating list), or None."""
+    templating = board.get("templating")
+    variables = templating.get("list") if isinstance(templating, dict) else None
+    for variable in variables if isinstance(variables, list) else []:
+        if isinstance(variable, dict) and variable.get("name") == JOB_VARIABLE and variable.get("type") == "constant":
+            return variable
+    return None
+
+
+def set_job(board, job):
+    """Give the dashboard's constant ``job`` the value ``job`` (query, current value, its one option).
+
+    Returns True when that changed the dashboard; a dashboard without the constant is left alone.
+    """
+    variable = job_constant(board)
+    if variable is None:
+        return False
+    wanted = {
+        "query": job,
+        "current": {"selected": False, "text": job, "value": job},
+        "options": [{"selected": True, "text": job, "value": job}],
+    }
+    if all(variable.get(key) == value for key, value in wanted.items()):
+        return False
+    variable.update(wanted)
+    return True
+
+
+def dashboard_configmaps(files, namespace, label, label_value, folder_annotation, folder, job=None):
     """ConfigMaps for the sidecar, one per dashboard file.
 
     ``files`` is a list of ``{"path": ..., "content": ...}``. Names are derived from the file names;
-    two files with the same name, or two dashboards with the same uid, are an error.
+    two files with the same name, or two dashboards with the same uid, are an error. With ``job``,
+    each dashboard that has the constant variable ``job`` gets that value (the file's text is kept
+    when it holds it already).
     """
+    if job is not None and not is_job_name(job):
+        raise GrafanaConfigError("the gateway's scrape job %r is not a valid job name: use letters, digits, _ or - "
+                                 "(it is prometheus_gateway_job_name, agentgateway by default)" % (job,))
     out, names, uids = [], {}, {}
     for item in files or []:
         path, text = item["path"], item["content"]
         board = check_dashboard(path, text)
+        if job is not None and set_job(board, job):
+            text = json.dumps(board, indent=2, ensure_ascii=False)
         name = _configmap_name(path)
         if name in names:
             raise GrafanaConfigError("dashboard files %s and %s map to the same ConfigMap %s: rename or drop one in "

@@ -3,7 +3,8 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The rules of role grafana's settings that meta/argument_specs.yml cannot express.
 
-``validate_export`` checks what role existing_stack takes from this role (the dashboard files).
+``validate_export`` checks what role existing_stack takes from this role (the dashboard files); the job
+name its dashboards get is the prometheus role's, checked by that role's export.
 The dashboards themselves (valid JSON, uid, one ConfigMap each) are checked by their builder,
 grafana_config.py, when the role plans them, before anything is written.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
+from ansible_collections.agentgateway.observability.plugins.plugin_utils.prometheus_config import is_job_name
 from ansible_collections.agentgateway.observability.plugins.plugin_utils.rules import Check, is_dns_subdomain, is_list
 
 
@@ -69,6 +71,11 @@ def validate(settings):
                                        "http://loki.monitoring.svc.cluster.local:3100")
     if c.flag("grafana_persistence_enabled"):
         c.quantity("grafana_persistence_size", "10Gi")
+    # the dashboards' job constant: the rule of the prometheus role's scrape job names (prometheus_config.py)
+    job = c["grafana_gateway_job_name"]
+    c.require(is_job_name(job),
+              "grafana_gateway_job_name=%s is not a valid job name: use letters, digits, _ or - (it is the job label "
+              "the dashboards select, prometheus_gateway_job_name by default)." % (job,))
     validate_export(settings, c)
     for name, example in (("grafana_image_repository", "grafana/grafana"),
                           ("grafana_sidecar_image_repository", "kiwigrid/k8s-sidecar"),

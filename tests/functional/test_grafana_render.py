@@ -13,8 +13,10 @@ tests/unit/plugins/plugin_utils/test_settings.py (grafana-tempo-port, admin-pass
 from __future__ import annotations
 
 import base64
+import json
 import os
 import pathlib
+import re
 import stat
 import subprocess
 import sys
@@ -23,8 +25,17 @@ import urllib.parse
 import yaml
 
 from support import planner
-from support.dashboards import DASHBOARD_DIR
+from support.dashboards import (
+    DASHBOARD_DIR,
+    all_values,
+    constant_values,
+    dashboard_queries,
+    load_dashboards,
+    rendered_dashboards,
+    substitute,
+)
 from support.fixtures import load_rendered, run_playbook, snapshot
+from support.session import EXISTING
 
 OLD_REPO = "https://grafana.github.io/helm-charts"
 NEW_REPO = "https://grafana-community.github.io/helm-charts"
@@ -194,6 +205,67 @@ def test_dashboards_are_provisioned_from_configmaps_without_internet(stack_rende
     text = list(keys_and_strings(values))
     assert "gnetId" not in text
     assert not any("grafana.com" in s for s in text)
+
+
+# ---- the dashboards select the gateway's scrape job, as the rules do ---------------------------------
+_JOB_MATCHER = re.compile(r'\bjob\s*(=~|!=|!~|=)\s*"([^"]*)"')
+
+
+def assert_dashboards_select(boards, job):
+    """Every dashboard's job constant is ``job``, and after substitution every job matcher of every query
+    (panels and variables) is job="<job>", one for each job="$job" of the shipped file."""
+    shipped = load_dashboards()
+    assert sorted(boards) == sorted(shipped)
+    for name, board in boards.items():
+        assert constant_values(board) == {"job": job}, name
+        values = all_values(board)
+        texts = dashboard_queries(board)
+        assert texts == dashboard_queries(shipped[name]), "%s: only the job constant may differ" % name
+        for text in texts:
+            promql = substitute(text, values)
+            assert _JOB_MATCHER.findall(promql) == [("=", job)] * text.count('job="$job"'), (name, promql)
+
+
+def test_the_dashboards_follow_the_gateway_scrape_job(site_render):
+    """The site rendered with -e prometheus_gateway_job_name=gw-pods (session variant, shared with
+    test_demo_panels.py, where the same dashboards answer on a Prometheus scraping job gw-pods): the dashboard
+    ConfigMaps carry job constant gw-pods (grafana_gateway_job_name's default), so every query selects
+    job="gw-pods", the job the rules in the same render select."""
+    render = site_render("gw-pods")
+    assert_dashboards_select(rendered_dashboards(render), "gw-pods")
+    values = load_rendered(render, "helm/monitoring/prometheus.yaml")["values"]
+    rules = yaml.safe_dump(values["serverFiles"]["recording_rules.yml"])
+    assert 'job="gw-pods"' in rules and 'job="agentgateway"' not in rules
+
+
+def test_the_default_dashboards_select_the_default_job(stack_render):
+    assert_dashboards_select(rendered_dashboards(stack_render), "agentgateway")
+
+
+def test_the_job_of_the_dashboards_can_be_set_on_its_own_and_is_checked():
+    documents = planner.objects({"grafana_gateway_job_name": "agw_pods"}, roles=["grafana"])
+    boards = {}
+    for rel, doc in documents.items():
+        if rel.startswith("manifests/") and doc.get("kind") == "ConfigMap" and "grafana_dashboard" in doc[
+                "metadata"]["labels"]:
+            boards.update({key: json.loads(text) for key, text in doc["data"].items()})
+    assert_dashboards_select(boards, "agw_pods")
+    problems = planner.problems("grafana", {"grafana_gateway_job_name": "gw pods"})
+    assert any(p.startswith("grafana_gateway_job_name=gw pods is not a valid job name") for p in problems), problems
+    assert planner.problems("grafana", {"prometheus_gateway_job_name": "gw-pods"}) == []
+
+
+def test_existing_stack_dashboards_select_the_job_its_pod_monitor_sets():
+    part = planner.plan("existing_stack", dict(EXISTING, prometheus_gateway_job_name="gw-pods"))
+    objects = part["after_releases"]
+    monitor = next(o for o in objects if o["kind"] == "PodMonitor")
+    relabel = monitor["spec"]["podMetricsEndpoints"][0]["relabelings"]
+    assert {"action": "replace", "targetLabel": "job", "replacement": "gw-pods"} in relabel
+    boards = {}
+    for obj in objects:
+        if obj["kind"] == "ConfigMap":
+            boards.update({key: json.loads(text) for key, text in obj["data"].items() if key.endswith(".json")})
+    assert_dashboards_select(boards, "gw-pods")
 
 
 def test_grafana_com_import_is_opt_in():

@@ -41,6 +41,8 @@ VARIANTS = {
     "default": {},
     "production": {"agw_obs_profile": "production"},
     "loki": {"agw_obs_loki_enabled": True},
+    # the gateway's scrape job under another name: rules and dashboards follow it
+    "gw-pods": {"prometheus_gateway_job_name": "gw-pods"},
     "existing": EXISTING,
     "enterprise": {"agw_obs_gateway_variant": "enterprise", "agentgateway_controller_enabled": False},
 }

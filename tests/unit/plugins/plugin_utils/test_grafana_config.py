@@ -6,14 +6,26 @@ import json
 
 import pytest
 
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.agentgateway.observability.plugins.filter import grafana as grafana_filters
 from ansible_collections.agentgateway.observability.plugins.plugin_utils.grafana_config import (
     GrafanaConfigError,
     check_dashboard,
     dashboard_configmaps,
     gnet_values,
+    job_constant,
+    set_job,
 )
 
 BOARD = json.dumps({"uid": "abc", "title": "A", "panels": []})
+JOB = {"name": "job", "type": "constant", "hide": 2, "query": "agentgateway",
+       "current": {"selected": False, "text": "agentgateway", "value": "agentgateway"},
+       "options": [{"selected": True, "text": "agentgateway", "value": "agentgateway"}]}
+QUERY = {"name": "namespace", "type": "query", "query": 'label_values(up{job="$job"}, namespace)'}
+# a dashboard as the collection ships them: 2-space JSON, the job constant first
+JOB_BOARD = json.dumps({"uid": "jb", "title": "J", "templating": {"list": [JOB, QUERY]},
+                        "panels": [{"targets": [{"expr": 'up{job="$job"}'}]}]}, indent=2)
 
 
 def test_configmap_per_file_with_sidecar_label_and_folder():
@@ -70,3 +82,53 @@ def test_gnet_values_empty_by_default_and_built_on_request():
 def test_bad_gnet_entries_are_refused(item, message):
     with pytest.raises(GrafanaConfigError, match=message):
         gnet_values([item])
+
+
+def _configmap_boards(files, job=None):
+    cms = dashboard_configmaps(files, "monitoring", "grafana_dashboard", "1", "grafana_folder", "AgentGateway",
+                               job=job)
+    return [next(iter(cm["data"].values())) for cm in cms]
+
+
+def test_the_job_constant_takes_the_gateway_scrape_job():
+    text, = _configmap_boards([{"path": "j.json", "content": JOB_BOARD}], job="gw-pods")
+    board = json.loads(text)
+    current = {"selected": False, "text": "gw-pods", "value": "gw-pods"}
+    options = [{"selected": True, "text": "gw-pods", "value": "gw-pods"}]
+    assert job_constant(board) == dict(JOB, query="gw-pods", current=current, options=options)
+    # nothing else changes: the queries keep $job, Grafana fills it in from the constant
+    original = json.loads(JOB_BOARD)
+    assert board["panels"] == original["panels"] and board["templating"]["list"][1] == QUERY
+    assert text == json.dumps(board, indent=2)
+
+
+def test_a_dashboard_keeps_its_text_when_the_job_is_already_its_own_or_it_has_no_constant():
+    other = json.dumps({"uid": "o", "title": "O", "panels": [], "templating": {"list": [QUERY]}})
+    files = [{"path": "j.json", "content": JOB_BOARD}, {"path": "o.json", "content": other},
+             {"path": "b.json", "content": BOARD}]
+    assert _configmap_boards(files, job="agentgateway") == [JOB_BOARD, other, BOARD]
+    assert _configmap_boards(files) == [JOB_BOARD, other, BOARD]
+    assert _configmap_boards(files, job="gw-pods")[1:] == [other, BOARD]
+
+
+def test_only_a_constant_named_job_is_the_job():
+    query_job = dict(QUERY, name="job")
+    board = {"uid": "q", "title": "Q", "templating": {"list": [query_job]}}
+    assert job_constant(board) is None and set_job(board, "gw-pods") is False
+    assert board["templating"]["list"] == [query_job]
+    assert job_constant({"uid": "n", "title": "N"}) is None
+
+
+@pytest.mark.parametrize("job", ["gw pods", "9gw", "", "gw.pods", 15020])
+def test_a_bad_job_name_is_refused(job):
+    with pytest.raises(GrafanaConfigError, match="not a valid job name"):
+        _configmap_boards([{"path": "j.json", "content": JOB_BOARD}], job=job)
+
+
+def test_the_filter_passes_the_job_and_wraps_errors_for_ansible():
+    cms = grafana_filters.grafana_dashboard_configmaps(["j.json"], [JOB_BOARD], "monitoring", job="gw-pods")
+    assert job_constant(json.loads(cms[0]["data"]["j.json"]))["query"] == "gw-pods"
+    assert grafana_filters.grafana_dashboard_configmaps(["j.json"], [JOB_BOARD], "monitoring")[0]["data"] == {
+        "j.json": JOB_BOARD}
+    with pytest.raises(AnsibleFilterError, match="grafana_dashboard_configmaps: .*not a valid job name"):
+        grafana_filters.grafana_dashboard_configmaps(["j.json"], [JOB_BOARD], "monitoring", job="gw pods")
