@@ -13,19 +13,34 @@ from ansible_collections.agentgateway.observability.plugins.plugin_utils.site_se
     resolve,
     skipped_checks,
 )
-from ansible_collections.agentgateway.observability.plugins.plugin_utils.verification import PlanError, plan, summary
+from ansible_collections.agentgateway.observability.plugins.plugin_utils.verification import (
+    PlanError,
+    demo_queries,
+    plan,
+    summary,
+)
 
 
 def verification_plan(sent, targets, path, api_key, backend_api_key, backend="mock-openai", namespace="",
                       priced_models=(), model_label="model", trace_attributes=None,
-                      loki_query='{service_name=~".+"} | trace_id="{trace_id}"', follow=True):
+                      loki_query='{service_name=~".+"} | trace_id="{trace_id}"', follow=True, demo=None,
+                      demo_enabled=None, guard_prompt="", retry_requests=2):
     """The checks that follow ``sent`` requests through every hop."""
     try:
         return plan(plain(sent), plain(targets), plain(path), plain(api_key), plain(backend_api_key), plain(backend),
                     plain(namespace), plain(priced_models), plain(model_label), plain(trace_attributes),
-                    plain(loki_query), bool(plain(follow)))
-    except (PlanError, KeyError, TypeError) as exc:
+                    plain(loki_query), bool(plain(follow)), demo=plain(demo), demo_enabled=plain(demo_enabled),
+                    guard_prompt=plain(guard_prompt), retry_requests=int(plain(retry_requests)))
+    except (PlanError, KeyError, TypeError, ValueError) as exc:
         raise AnsibleFilterError("verification_plan: %s" % exc) from exc
+
+
+def verification_demo_queries(specs, series=None):
+    """The Prometheus queries of the demo exchanges, each minus its baseline (``series`` of the baseline read)."""
+    try:
+        return demo_queries(plain(specs), plain(series))
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise AnsibleFilterError("verification_demo_queries: %s" % exc) from exc
 
 
 def verification_targets(services, hops, access="nodeport", node_address="localhost", service_urls=None,
@@ -58,5 +73,6 @@ def verification_summary(resolved, access="nodeport", render_dir="", grafana_use
 class FilterModule(object):
     def filters(self):
         return {"verification_plan": verification_plan, "verification_summary": verification_summary,
+                "verification_demo_queries": verification_demo_queries,
                 "verification_targets": verification_targets,
                 "verification_skipped_checks": verification_skipped_checks}

@@ -161,6 +161,10 @@ class Response(object):
                 yield line.decode("utf-8", errors="replace").rstrip("\r\n")
         except (OSError, http.client.HTTPException) as exc:
             self._fail(exc)
+        # http.client's readline does not mark a body with a Content-Length as done when it has read the
+        # last byte (only read() does): close the response, or the next request on this kept-alive
+        # connection fails with ResponseNotReady.
+        self._raw.close()
         self._body = b""
         self._release()
 

@@ -20,6 +20,7 @@ shapes are covered by contract tests, not by a live Loki.
 
 from __future__ import annotations
 
+import json
 import time
 
 from ansible_collections.agentgateway.observability.plugins.module_utils.probe import _short, api_check, run_ready
@@ -34,7 +35,13 @@ def evaluate_lines(min_lines):
         lines = [(s.get("stream") or {}, v) for s in streams for v in s.get("values") or []]
         details = {"streams": len(streams), "lines": len(lines),
                    "sample": [{"stream": st, "line": _short(v[1] if len(v) > 1 else "", 300)} for st, v in lines[:5]]}
-        first = (": " + _short(lines[0][1][1], 160)) if lines else ""
+        first = ""
+        if lines:
+            # The proxy's OTLP log records carry no body: Loki stores an empty line and the record's
+            # fields as structured metadata, which the answer returns with the stream's labels.
+            line, stream = lines[0][1][1] if len(lines[0][1]) > 1 else "", lines[0][0]
+            first = ": " + (_short(line, 160) if line else
+                            "(empty line) " + _short(json.dumps(stream, sort_keys=True), 160))
         shown = "%d line(s) in %d stream(s)%s" % (len(lines), len(streams), first)
         if len(lines) < min_lines:
             return False, "%s; at least %d expected" % (shown, min_lines), "logs_missing", details

@@ -4,7 +4,10 @@
 """OpenAI-style test traffic: request plans, the concurrent send loop and its summary.
 
 The logic behind the openai_traffic module, kept here so the module stays a thin wrapper and the
-benchmark and tests drive the same code.
+benchmark and tests drive the same code. Besides chat completions: MCP sessions (mcp_client.py), a
+prompt the gateway's prompt guard must reject, prompts its remote guardrail fails open on, and requests
+to a route the gateway retries (``run_scenarios``), each bounded and sent one after the other after the
+chat traffic.
 """
 
 from __future__ import annotations
@@ -306,4 +309,271 @@ def validate(params):
     for index, entry in enumerate(params["header_mix"] or []):
         if not isinstance(entry, dict):
             raise TrafficError("header_mix[%d] must be a mapping of header names to values" % index)
+    validate_scenarios(params)
     return model_cycle(params["models"])
+
+
+# ---- beyond chat: MCP sessions, a prompt the guard rejects, a guard failing open, a retried route -------
+# Bounded, sequential exchanges sent after the chat traffic (the retried route's mock alternates between
+# failing and answering, which concurrent requests would interleave). Each outcome is expected or not:
+# the guard's 403 and the failing tool's JSON-RPC error are expected; anything else unexpected is a failure.
+# A prompt carrying FAIL_OPEN_MARKER makes the mock backend's guardrail webhook answer 503 (the marker of
+# plugins/plugin_utils/wiremock_guardrail.py, kept in step by its unit test); its guard fails open, so the
+# prompt must be answered 200 like any other.
+
+SCENARIOS = ("mcp", "guard", "fail_open", "retry")
+FAIL_OPEN_MARKER = "mock-guardrail-unavailable"
+FAIL_OPEN_PROMPT = ("Summarise the observability demo in one line (%s: the mock guardrail webhook is down for this "
+                    "prompt, so the prompt guard fails open)." % FAIL_OPEN_MARKER)
+
+DEFAULT_MCP_TOOL_CALLS = (
+    {"name": "echo", "arguments": {"text": "agentgateway.observability demo"}, "expect_error": False},
+    {"name": "fail", "arguments": {}, "expect_error": True},
+)
+
+
+def mcp_tool_calls(params):
+    """The tool calls of each MCP session, validated: ``[{name, arguments, expect_error}]``."""
+    calls = params.get("mcp_tool_calls")
+    calls = list(DEFAULT_MCP_TOOL_CALLS) if calls is None else calls
+    out = []
+    for index, call in enumerate(calls):
+        if not isinstance(call, dict) or not isinstance(call.get("name"), str) or not call["name"]:
+            raise TrafficError("mcp_tool_calls[%d] must be a mapping with a tool name, got %r" % (index, call))
+        unknown = sorted(set(call) - {"name", "arguments", "expect_error"})
+        if unknown:
+            raise TrafficError("mcp_tool_calls[%d]: unknown keys %s (allowed: name, arguments, expect_error)"
+                               % (index, ", ".join(unknown)))
+        arguments = call.get("arguments") or {}
+        if not isinstance(arguments, dict):
+            raise TrafficError("mcp_tool_calls[%d].arguments must be a mapping, got %r" % (index, arguments))
+        out.append({"name": call["name"], "arguments": arguments, "expect_error": bool(call.get("expect_error"))})
+    return out
+
+
+def scenario_plan(params):
+    """What the scenarios send (also what check mode shows): ``{mcp, guard, fail_open, retry}``, each or None."""
+    plan = dict.fromkeys(SCENARIOS)
+    if params.get("mcp_sessions"):
+        calls = mcp_tool_calls(params)
+        plan["mcp"] = {"path": params["mcp_path"], "sessions": params["mcp_sessions"],
+                       "messages": ["initialize", "notifications/initialized", "tools/list"]
+                       + ["tools/call %s%s" % (c["name"], " (expects a JSON-RPC error)" if c["expect_error"] else "")
+                          for c in calls]}
+    if params.get("guard_requests"):
+        plan["guard"] = {"path": params["path"], "requests": params["guard_requests"],
+                         "expect_status": params.get("guard_status") or 403,
+                         "body": guard_body(params)}
+    if params.get("guard_fail_open_requests"):
+        plan["fail_open"] = {"path": params["path"], "requests": params["guard_fail_open_requests"],
+                             "expect_status": 200, "body": fail_open_body(params)}
+    if params.get("retry_requests"):
+        plan["retry"] = {"path": params["retry_path"], "requests": params["retry_requests"],
+                         "body": retry_body(params)}
+    return plan
+
+
+def _prompt_body(params, prompt):
+    body = {"model": model_cycle(params["models"])[0], "messages": [{"role": "user", "content": prompt}]}
+    if params["max_tokens"]:
+        body["max_tokens"] = params["max_tokens"]
+    return body
+
+
+def guard_body(params):
+    return _prompt_body(params, params["guard_prompt"])
+
+
+def fail_open_body(params):
+    return _prompt_body(params, params.get("guard_fail_open_prompt") or FAIL_OPEN_PROMPT)
+
+
+def retry_body(params):
+    content = "Retried request of the agentgateway.observability demo"
+    body = {"model": params["retry_model"], "messages": [{"role": "user", "content": content}]}
+    if params["max_tokens"]:
+        body["max_tokens"] = params["max_tokens"]
+    return body
+
+
+def _outcome(store, expected, status=None, error=None):
+    store["requests"] += 1
+    if status is not None:
+        store["statuses"][str(status)] = store["statuses"].get(str(status), 0) + 1
+    if expected:
+        store["expected"] += 1
+    else:
+        store["failures"] += 1
+        if error and error not in store["error_samples"] and len(store["error_samples"]) < 3:
+            store["error_samples"].append(error)
+
+
+def _store(**extra):
+    return dict({"requests": 0, "expected": 0, "failures": 0, "statuses": {}, "error_samples": []}, **extra)
+
+
+def run_mcp(client, params, session_factory=None):
+    """``mcp_sessions`` sessions: initialize (+ notifications/initialized), tools/list, the tool calls."""
+    from ansible_collections.agentgateway.observability.plugins.module_utils.mcp_client import (  # pylint: disable=import-outside-toplevel
+        McpError,
+        McpSession,
+    )
+    factory = session_factory or (lambda: McpSession(client, params["mcp_path"], timeout=params["timeout"],
+                                                     headers=params.get("headers")))
+    calls = mcp_tool_calls(params)
+    store = _store(sessions=params["mcp_sessions"], by_method={}, tools={}, server=None)
+    for _number in range(params["mcp_sessions"]):
+        session = factory()
+        try:
+            session.initialize()
+            store["server"] = (session.server_info or {}).get("name") or store["server"]
+            listed = session.list_tools()
+            for call in calls:
+                if call["name"] not in listed:
+                    session.calls.append({"method": "tools/call", "tool": call["name"], "status": None,
+                                          "outcome": "failed", "code": None, "latency": 0.0,
+                                          "error": "tool %s is not in tools/list (%s)" % (call["name"], ", ".join(listed))})
+                    continue
+                try:
+                    session.call_tool(call["name"], call["arguments"])
+                except McpError as exc:
+                    if exc.kind != "jsonrpc":
+                        raise
+        except McpError:
+            pass  # recorded in session.calls; the session's remaining messages are not sent
+        finally:
+            session.close()
+        expected_errors = {c["name"]: c["expect_error"] for c in calls}
+        for entry in session.calls:
+            key = entry["method"] + (" " + entry["tool"] if entry.get("tool") else "")
+            store["by_method"][key] = store["by_method"].get(key, 0) + 1
+            if entry.get("tool"):
+                tool = store["tools"].setdefault(entry["tool"], {"ok": 0, "error": 0})
+                tool["error" if entry["outcome"] in ("tool_error", "failed") else "ok"] += 1
+            if entry["outcome"] == "tool_error":
+                expected = expected_errors.get(entry["tool"], False)
+                error = None if expected else "tools/call %s: %s" % (entry["tool"], entry["error"])
+            elif entry["outcome"] in ("ok", "accepted"):
+                expected = not (entry.get("tool") and expected_errors.get(entry["tool"]))
+                error = None if expected else "tools/call %s succeeded but was expected to fail" % entry["tool"]
+            else:
+                expected, error = False, "%s: %s" % (key, entry["error"])
+            _outcome(store, expected, entry["status"], error)
+    return store
+
+
+def run_guard(client, params):
+    """``guard_requests`` chat completions whose prompt the gateway's prompt guard must reject."""
+    store = _store()
+    want = params.get("guard_status") or 403
+    for _number in range(params["guard_requests"]):
+        try:
+            response = client.request("POST", params["path"], json_body=guard_body(params),
+                                      headers={"Accept": "application/json"}, timeout=params["timeout"])
+            response.read()
+        except HttpError as exc:
+            _outcome(store, False, None, str(exc))
+            continue
+        ok = response.status == want
+        _outcome(store, ok, response.status, None if ok else
+                 "the prompt guard let a marked prompt through: HTTP %d from %s (expected %d)"
+                 % (response.status, response.url, want))
+    store["rejected"] = store["expected"]
+    return store
+
+
+def run_fail_open(client, params):
+    """``guard_fail_open_requests`` chat completions whose prompt makes the guardrail webhook fail: the guard must
+    fail open, so each must end with 200 and a chat completion, like any other prompt."""
+    store = _store()
+    spec = {"index": 0, "model": model_cycle(params["models"])[0], "stream": False, "body": fail_open_body(params),
+            "headers": {"Accept": "application/json"}}
+    for _number in range(params["guard_fail_open_requests"]):
+        result = send_one(client, params["path"], spec, params["timeout"])
+        _outcome(store, result["kind"] is None, result["status"], None if result["kind"] is None else
+                 "the prompt guard did not fail open when its webhook failed (is its failureMode FailOpen?): %s"
+                 % result["error"])
+    store["passed"] = store["expected"]
+    return store
+
+
+def run_retry(client, params):
+    """``retry_requests`` chat completions to the retried route: each must end with 200 (the gateway retries)."""
+    store = _store()
+    spec = {"index": 0, "model": params["retry_model"], "stream": False, "body": retry_body(params),
+            "headers": {"Accept": "application/json"}}
+    for _number in range(params["retry_requests"]):
+        result = send_one(client, params["retry_path"], spec, params["timeout"])
+        _outcome(store, result["kind"] is None, result["status"], result["error"])
+    store["succeeded"] = store["expected"]
+    return store
+
+
+def run_scenarios(client, params):
+    """Every scenario the parameters ask for, in turn; ``{mcp, guard, fail_open, retry}`` (None when not asked for)."""
+    out = dict.fromkeys(SCENARIOS)
+    if params.get("mcp_sessions"):
+        out["mcp"] = run_mcp(client, params)
+    if params.get("guard_requests"):
+        out["guard"] = run_guard(client, params)
+    if params.get("guard_fail_open_requests"):
+        out["fail_open"] = run_fail_open(client, params)
+    if params.get("retry_requests"):
+        out["retry"] = run_retry(client, params)
+    return out
+
+
+def scenario_totals(scenarios):
+    sent = sum(s["requests"] for s in scenarios.values() if s)
+    failed = sum(s["failures"] for s in scenarios.values() if s)
+    return {"requests": sent, "failures": failed, "error_ratio": round(failed / sent, 4) if sent else 0.0}
+
+
+def scenario_lines(scenarios):
+    lines = []
+    mcp, guard, retry = scenarios.get("mcp"), scenarios.get("guard"), scenarios.get("retry")
+    fail_open = scenarios.get("fail_open")
+    if mcp:
+        lines.append("mcp %d session(s) (server %s): %d exchanges %s; %d as expected, failed %d"
+                     % (mcp["sessions"], mcp["server"] or "?", mcp["requests"],
+                        json.dumps(mcp["by_method"], sort_keys=True), mcp["expected"], mcp["failures"]))
+    if guard:
+        lines.append("guard %d marked prompt(s): %d rejected as expected, failed %d; statuses %s"
+                     % (guard["requests"], guard["rejected"], guard["failures"],
+                        json.dumps(guard["statuses"], sort_keys=True)))
+    if fail_open:
+        lines.append("guard fail-open %d prompt(s) its webhook fails on: %d answered (the guard failed open), failed %d; "
+                     "statuses %s" % (fail_open["requests"], fail_open["passed"], fail_open["failures"],
+                                      json.dumps(fail_open["statuses"], sort_keys=True)))
+    if retry:
+        lines.append("retry %d request(s) to the retried route: %d answered, failed %d; statuses %s"
+                     % (retry["requests"], retry["succeeded"], retry["failures"],
+                        json.dumps(retry["statuses"], sort_keys=True)))
+    for scenario in (mcp, guard, fail_open, retry):
+        for sample in (scenario or {}).get("error_samples", [])[:1]:
+            lines.append("error: " + sample[:160])
+    return lines
+
+
+def validate_scenarios(params):
+    """Errors in the scenario options (see the module's documentation)."""
+    for name in ("mcp_sessions", "guard_requests", "guard_fail_open_requests", "retry_requests"):
+        if (params.get(name) or 0) < 0:
+            raise TrafficError("%s must be 0 or more, got %d" % (name, params[name]))
+    if params.get("mcp_sessions"):
+        if not str(params.get("mcp_path") or "").startswith("/"):
+            raise TrafficError("mcp_path must start with /, got %r" % params.get("mcp_path"))
+        mcp_tool_calls(params)
+    if params.get("guard_requests"):
+        if not (params.get("guard_prompt") or "").strip():
+            raise TrafficError("guard_prompt must be a prompt the gateway's prompt guard rejects when guard_requests "
+                               "is above 0")
+        if not 400 <= (params.get("guard_status") or 403) <= 599:
+            raise TrafficError("guard_status must be an HTTP error status (400-599), got %s" % params.get("guard_status"))
+    if params.get("guard_fail_open_requests") and not (params.get("guard_fail_open_prompt") or FAIL_OPEN_PROMPT).strip():
+        raise TrafficError("guard_fail_open_prompt must be a prompt when guard_fail_open_requests is above 0")
+    if params.get("retry_requests"):
+        if not str(params.get("retry_path") or "").startswith("/"):
+            raise TrafficError("retry_path must start with /, got %r" % params.get("retry_path"))
+        if not params.get("retry_model"):
+            raise TrafficError("retry_model must name the model of the retried route (e.g. mock-flaky)")

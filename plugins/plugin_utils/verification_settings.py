@@ -57,6 +57,11 @@ def validate(settings):
             c.require(bool(urls.get(name)),
                       "agw_obs_access=url needs agw_obs_service_urls.%s (the base URL of %s, e.g. a port-forward such "
                       "as http://localhost:9090), or another agw_obs_access (nodeport, proxy)." % (name, name))
+    if c.flag("verification_guard_enabled"):
+        c.not_empty("verification_guard_prompt", "a prompt the mock backend's prompt guard rejects (matching "
+                                                 "mock_backend_prompt_guard_patterns), or verification_guard_enabled=false")
+    if c.flag("verification_retry_enabled"):
+        c.integer("verification_retry_requests", 1, 10, hint=" (verification_retry_enabled=false sends none)")
     panel = c["verification_grafana_panel"]
     c.require(
         isinstance(panel, Mapping) and (

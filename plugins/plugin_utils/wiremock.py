@@ -18,6 +18,14 @@ from ``<root>/mappings/*.json``. The stubs, highest priority (lowest number) fir
 5. ``POST /v1/embeddings`` per model: one deterministic vector per input.
 6. ``404 model_not_found`` for any other model.
 
+With ``flaky_model`` (the mock backend's retry demo, model ``mock-flaky``), chat completions of that
+model fail with ``503`` first and succeed on the next attempt: a WireMock scenario
+(``FLAKY_SCENARIO``) alternates ``Started`` -> ``failed-once`` -> ``Started``, so any client or
+gateway that retries a 503 once gets its answer. A request carrying ``x-retry-attempt`` (the header
+agentgateway v1.4.1 adds to every retried attempt, crates/agentgateway/src/proxy/httpproxy.rs@v1.4.1)
+always succeeds and sets the scenario back to ``Started``, so concurrent requests and several
+WireMock replicas cannot make the gateway's retry fail too. ``X-Mock-Error`` still wins.
+
 Templates use WireMock's Handlebars ``response-template`` transformer; JSON with a number from a
 template is written as a string ``body`` (a ``jsonBody`` would quote it), and no template may end
 in ``}}}`` (WireMock's parser rejects it), so every generated template is checked for that.
@@ -32,6 +40,10 @@ import re
 ERROR_HEADER = "X-Mock-Error"
 ERROR_MODEL_PREFIX = "mock-error-"
 ERROR_STATUSES = (429, 500, 503)
+FLAKY_MODEL = "mock-flaky"
+FLAKY_SCENARIO = "mock-flaky"
+FLAKY_STATES = ("Started", "failed-once")
+RETRY_HEADER = "x-retry-attempt"
 
 _ERRORS = {
     429: ("Rate limit reached for requests (injected by the mock backend).", "requests", "rate_limit_exceeded"),
@@ -80,6 +92,9 @@ def normalize_models(models):
             raise MappingError("%s.name must match %s, got %r" % (where, _MODEL_NAME.pattern, name))
         if name.startswith(ERROR_MODEL_PREFIX):
             raise MappingError("%s.name %r is reserved for error injection (prefix %s)" % (where, name, ERROR_MODEL_PREFIX))
+        if name == FLAKY_MODEL:
+            raise MappingError("%s.name %r is reserved for the retry demo (a model that fails once, then answers)"
+                               % (where, name))
         if name in seen:
             raise MappingError("%s.name %r is listed twice" % (where, name))
         seen.add(name)
@@ -234,9 +249,62 @@ def _embedding_body(model, vector):
     )
 
 
-def openai_mappings(models, delay_ms=100, api_key="", retry_after=1, stream_chunk_delay_ms=0):
-    """The WireMock mappings document for ``models`` (see the module docstring)."""
+def flaky_model(name=FLAKY_MODEL):
+    """The complete model dict of the retry demo's model."""
+    reply = "Hello! This is a mock response for model %s, after the gateway retried a 503." % name
+    return {"name": name, "reply": reply, "prompt_tokens": 25, "completion_tokens": len(reply.split()),
+            "embedding_dimensions": 16, "owned_by": "agentgateway-observability-mock"}
+
+
+def _flaky_mappings(model, delay, retry_after, stream_chunk_delay_ms):
+    """The scenario of the retry demo (see the module docstring): 503 first, then the answer."""
+    match = {"matchesJsonPath": {"expression": "$.model", "equalTo": model["name"]}}
+    streamed = {"matchesJsonPath": {"expression": "$.stream", "equalTo": "true"}}
+    request = {"method": "POST", "urlPath": "/v1/chat/completions"}
+    started, failed_once = FLAKY_STATES
+    stream, single = _chat_responses(model, delay, stream_chunk_delay_ms)
+    scenario = {"scenarioName": FLAKY_SCENARIO}
+    retried = {RETRY_HEADER: {"matches": ".+"}}
+    out = []
+    for kind, priority, body, response in (("stream ", 3, [match, streamed], stream), ("", 4, [match], single)):
+        # a retried attempt always succeeds (and starts the scenario over)
+        out.append(dict(scenario, name="flaky %sretried attempt" % kind, priority=priority, newScenarioState=started,
+                        request=dict(request, headers=retried, bodyPatterns=body), response=response))
+        # the attempt after a failure succeeds
+        out.append(dict(scenario, name="flaky %ssecond attempt" % kind, priority=priority,
+                        requiredScenarioState=failed_once, newScenarioState=started,
+                        request=dict(request, bodyPatterns=body), response=response))
+    out.append(dict(scenario, name="flaky first attempt", priority=5, requiredScenarioState=started,
+                    newScenarioState=failed_once, request=dict(request, bodyPatterns=[match]),
+                    response=_error_response(503, delay.get("fixedDelayMilliseconds", 0), retry_after)))
+    return out
+
+
+def _chat_responses(model, delay, stream_chunk_delay_ms):
+    """(streamed, single) chat completion responses of ``model``."""
+    stream_response = dict(delay, status=200, headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"},
+                           body=_check_template(_stream_body(model), "stream body of %s" % model["name"]),
+                           transformers=["response-template"])
+    if stream_chunk_delay_ms:
+        chunk_count = len(model["reply"].split(" ")) + 4
+        stream_response["chunkedDribbleDelay"] = {"numberOfChunks": chunk_count,
+                                                  "totalDuration": stream_chunk_delay_ms * chunk_count}
+    single = dict(delay, status=200, headers={"Content-Type": "application/json"},
+                  body=_check_template(_chat_body(model), "chat body of %s" % model["name"]),
+                  transformers=["response-template"])
+    return stream_response, single
+
+
+def openai_mappings(models, delay_ms=100, api_key="", retry_after=1, stream_chunk_delay_ms=0, flaky=""):
+    """The WireMock mappings document for ``models`` (see the module docstring).
+
+    ``flaky``: the model name of the retry demo (``FLAKY_MODEL``), empty for none.
+    """
     models = normalize_models(models)
+    if not isinstance(flaky, str) or (flaky and not _MODEL_NAME.match(flaky)):
+        raise MappingError("flaky must be empty or a model name such as %s, got %r" % (FLAKY_MODEL, flaky))
+    if flaky in [m["name"] for m in models]:
+        raise MappingError("flaky model %r is also one of the models; pick another name" % flaky)
     if isinstance(delay_ms, bool) or not isinstance(delay_ms, int) or delay_ms < 0:
         raise MappingError("delay_ms must be an integer >= 0 (milliseconds), got %r" % (delay_ms,))
     if isinstance(stream_chunk_delay_ms, bool) or not isinstance(stream_chunk_delay_ms, int) or stream_chunk_delay_ms < 0:
@@ -282,16 +350,12 @@ def openai_mappings(models, delay_ms=100, api_key="", retry_after=1, stream_chun
         }),
     })
 
+    if flaky:
+        mappings.extend(_flaky_mappings(flaky_model(flaky), delay, retry_after, stream_chunk_delay_ms))
+
     for model in models:
         model_match = {"matchesJsonPath": {"expression": "$.model", "equalTo": model["name"]}}
-        stream_response = dict(delay, status=200, headers={
-            "Content-Type": "text/event-stream", "Cache-Control": "no-cache"},
-            body=_check_template(_stream_body(model), "stream body of %s" % model["name"]),
-            transformers=["response-template"])
-        if stream_chunk_delay_ms:
-            chunk_count = len(model["reply"].split(" ")) + 4
-            stream_response["chunkedDribbleDelay"] = {"numberOfChunks": chunk_count,
-                                                      "totalDuration": stream_chunk_delay_ms * chunk_count}
+        stream_response, single_response = _chat_responses(model, delay, stream_chunk_delay_ms)
         mappings.append({
             "name": "chat stream %s" % model["name"], "priority": 4,
             "request": {"method": "POST", "urlPath": "/v1/chat/completions", "bodyPatterns": [
@@ -301,9 +365,7 @@ def openai_mappings(models, delay_ms=100, api_key="", retry_after=1, stream_chun
         mappings.append({
             "name": "chat %s" % model["name"], "priority": 5,
             "request": {"method": "POST", "urlPath": "/v1/chat/completions", "bodyPatterns": [model_match]},
-            "response": dict(delay, status=200, headers={"Content-Type": "application/json"},
-                             body=_check_template(_chat_body(model), "chat body of %s" % model["name"]),
-                             transformers=["response-template"]),
+            "response": single_response,
         })
         mappings.append({
             "name": "embeddings %s" % model["name"], "priority": 5,

@@ -1,5 +1,8 @@
 """The openai_traffic module and the traffic role against a real WireMock with the rendered mappings,
-and against failures: connection refused, timeouts, 5xx.
+and against failures: connection refused, timeouts, 5xx. Beyond chat: MCP sessions against the mock's
+real MCP server, the retry demo's model through a client that retries once (what the gateway's retry
+policy does; no gateway runs here), and a marked prompt WireMock answers 200 (no guard without a
+gateway), which must count as a failure.
 
 playbooks/traffic.yml runs three times, for what only a play shows: the role's settings reach the
 module and that many requests reach the backend, the summary comes also when the module fails, check
@@ -20,8 +23,12 @@ from support.fixtures import REPO, run_playbook
 from support.services import free_port
 
 DEFAULTS = yaml.safe_load((REPO / "roles" / "mock_backend" / "defaults" / "main.yml").read_text())
+TRAFFIC = yaml.safe_load((REPO / "roles" / "traffic" / "defaults" / "main.yml").read_text())
 API_KEY = DEFAULTS["mock_backend_api_key"]
 MODELS = DEFAULTS["mock_backend_models"]
+# WireMock is no gateway: no prompt guard, no /flaky route, no retries
+CHAT_ONLY = {"traffic_guard_enabled": False, "traffic_retry_enabled": False, "traffic_mcp_enabled": False,
+             "traffic_rounds": 1}
 
 pytestmark = pytest.mark.services
 
@@ -30,7 +37,9 @@ def params(**overrides):
     base = dict(base_url=None, path="/v1/chat/completions", api_key=API_KEY, models=list(MODELS), requests=10,
                 duration=None, concurrency=1, stream_ratio=0.0, prompt="Test message {i}", max_tokens=50,
                 headers={}, header_mix=[], extra_body={}, timeout=10.0, retries=0, pause=0.0,
-                max_error_ratio=0.0, validate_certs=True, ca_path=None)
+                max_error_ratio=0.0, validate_certs=True, ca_path=None, mcp_path="/mcp", mcp_sessions=0,
+                mcp_tool_calls=None, guard_requests=0, guard_prompt="", guard_status=403, guard_fail_open_requests=0,
+                guard_fail_open_prompt="", retry_requests=0, retry_path="/flaky", retry_model="mock-flaky")
     base.update(overrides)
     return base
 
@@ -52,13 +61,24 @@ def _json_result(output, task_marker="openai_traffic"):
 
 
 def test_role_request_count_matches_the_wiremock_journal(mock_wiremock):
+    """The chat requests, then one MCP session (the mock's own MCP server), in two rounds: 2 x (23 + 6) requests
+    in the journal."""
     mock_wiremock.reset_journal()
-    proc = run_playbook(REPO / "playbooks" / "traffic.yml", {
+    proc = run_playbook(REPO / "playbooks" / "traffic.yml", dict(CHAT_ONLY, **{
         "traffic_base_url": mock_wiremock.url, "traffic_path": "/v1/chat/completions", "traffic_api_key": API_KEY,
-        "traffic_requests": 23, "traffic_concurrency": 4, "traffic_stream_ratio": 0.5}, args=["-v"])
+        "traffic_requests": 23, "traffic_concurrency": 4, "traffic_stream_ratio": 0.5, "traffic_mcp_enabled": True,
+        "traffic_rounds": 2, "traffic_round_pause": 1}), args=["-v"])
     result = _json_result(proc.stdout, "Send chat completion requests")
     assert result["requests"] == 23 and result["succeeded"] == 23
-    assert mock_wiremock.request_count() == 23
+    mcp = result["scenarios"]["mcp"]
+    assert mcp["failures"] == 0 and mcp["expected"] == 5, mcp
+    assert mcp["by_method"] == {"initialize": 1, "notifications/initialized": 1, "tools/list": 1,
+                                "tools/call echo": 1, "tools/call fail": 1}
+    assert result["scenarios"]["guard"] is None and result["scenarios"]["retry"] is None
+    assert result["scenarios"]["fail_open"] is None, "the fail-open prompts go with the guard"
+    assert mock_wiremock.request_count() == 2 * (23 + 6), "initialize, initialized, tools/list, 2 tools/call, DELETE"
+    assert "round 1 of 2" in proc.stdout and "round 2 of 2" in proc.stdout
+    assert "mcp 1 session(s)" in proc.stdout
     assert result["status_counts"] == {"200": 23}
     assert result["streamed"] == 11 or result["streamed"] == 12
     assert result["ttft_ms"]["count"] == result["streamed"]
@@ -67,9 +87,9 @@ def test_role_request_count_matches_the_wiremock_journal(mock_wiremock):
 
 
 def test_role_fails_above_the_error_ratio(mock_wiremock):
-    proc = run_playbook(REPO / "playbooks" / "traffic.yml", {
+    proc = run_playbook(REPO / "playbooks" / "traffic.yml", dict(CHAT_ONLY, **{
         "traffic_base_url": mock_wiremock.url, "traffic_path": "/v1/chat/completions", "traffic_api_key": API_KEY,
-        "traffic_models": [MODELS[0], "mock-error-503"], "traffic_requests": 4, "traffic_max_error_ratio": 0.25},
+        "traffic_models": [MODELS[0], "mock-error-503"], "traffic_requests": 4, "traffic_max_error_ratio": 0.25}),
         check=False)
     assert proc.returncode != 0
     assert "2 of 4 requests" in proc.stdout and "max_error_ratio 0.25" in proc.stdout
@@ -85,6 +105,16 @@ def test_check_mode_sends_nothing_and_the_defaults_would_send_the_tutorial_ten(m
     assert would_send["requests"] == 10 and would_send["url"] == mock_wiremock.url + "/openai"
     assert [r["model"] for r in would_send["first_requests"]] == ["gpt-4", "gpt-3.5-turbo"] * 2 + ["gpt-4"]
     assert "s3cr3t-key" not in proc.stdout
+    # and, by default, one MCP session, one prompt for the guard and two requests to the retried route
+    scenarios = would_send["scenarios"]
+    assert scenarios["mcp"]["sessions"] == 1 and scenarios["mcp"]["path"] == "/mcp"
+    assert scenarios["guard"]["requests"] == 1 and scenarios["guard"]["path"] == "/openai"
+    assert scenarios["guard"]["body"]["messages"][0]["content"] == TRAFFIC["traffic_guard_prompt"]
+    assert scenarios["retry"] == dict(scenarios["retry"], path="/flaky", requests=2)
+    assert scenarios["retry"]["body"]["model"] == "mock-flaky"
+    # and one prompt the guard's webhook fails on, which must be answered 200
+    assert scenarios["fail_open"] == dict(scenarios["fail_open"], path="/openai", requests=1, expect_status=200)
+    assert "mock-guardrail-unavailable" in scenarios["fail_open"]["body"]["messages"][0]["content"]
 
 
 def test_mixed_statuses_are_counted(mock_wiremock):
@@ -153,3 +183,70 @@ def test_duration_mode_sends_until_the_duration_is_over(mock_wiremock, monkeypat
     assert stats["duration_seconds"] == 0.7
     journal = mock_wiremock.admin("GET", "/requests")["requests"]
     assert len([r for r in journal if r["request"]["headers"].get("x-test") == "duration-mode"]) == 7
+
+
+# ---- beyond chat ----------------------------------------------------------------------------------------
+
+def test_the_guard_prompt_matches_the_mock_backends_guard():
+    """The traffic's marked prompt is one the mock backend's default guard rejects (Rust and Python agree here)."""
+    import re
+    assert any(re.search(p, TRAFFIC["traffic_guard_prompt"]) for p in DEFAULTS["mock_backend_prompt_guard_patterns"])
+    assert not any(re.search(p, TRAFFIC["traffic_prompt"]) for p in DEFAULTS["mock_backend_prompt_guard_patterns"])
+
+
+def test_retried_requests_end_with_200_when_the_client_retries_once(mock_wiremock):
+    """The retry demo's model fails once, then answers: a client retrying a 503 once always gets 200 (the gateway's
+    retry policy does the same; here the module's own retries stand in for it, straight to WireMock)."""
+    mock_wiremock.admin("POST", "/scenarios/reset")
+    p = params(base_url=mock_wiremock.url, requests=0, retries=1, retry_requests=3,
+               retry_path="/v1/chat/completions")
+    client = HttpClient(base_url=mock_wiremock.url, timeout=10.0, retries=1, backoff=0.01,
+                        headers={"Authorization": "Bearer " + API_KEY})
+    retry = traffic.run_scenarios(client, p)["retry"]
+    assert retry["succeeded"] == 3 and retry["failures"] == 0 and retry["statuses"] == {"200": 3}
+    journal = [e["request"] for e in mock_wiremock.admin("GET", "/requests")["requests"]
+               if "mock-flaky" in (e["request"]["body"] or "")]
+    assert len(journal) == 6, "each request failed once and was sent again"
+    # without a retry the alternation shows: every other request fails
+    mock_wiremock.admin("POST", "/scenarios/reset")
+    plain = traffic.run_retry(HttpClient(base_url=mock_wiremock.url, timeout=10.0,
+                                         headers={"Authorization": "Bearer " + API_KEY}), p)
+    assert plain["statuses"] == {"503": 2, "200": 1} and plain["failures"] == 2
+    mock_wiremock.admin("POST", "/scenarios/reset")
+
+
+def test_a_marked_prompt_answered_200_is_a_failure(mock_wiremock):
+    """WireMock has no prompt guard: the module must count the marked prompt's 200 as a failure, not as rejected."""
+    p = params(base_url=mock_wiremock.url, path="/v1/chat/completions", guard_requests=2,
+               guard_prompt=TRAFFIC["traffic_guard_prompt"])
+    client = HttpClient(base_url=mock_wiremock.url, timeout=10.0, headers={"Authorization": "Bearer " + API_KEY})
+    guard = traffic.run_scenarios(client, p)["guard"]
+    assert guard["rejected"] == 0 and guard["failures"] == 2 and guard["statuses"] == {"200": 2}
+    assert "let a marked prompt through: HTTP 200" in guard["error_samples"][0]
+
+
+def test_mcp_sessions_against_the_real_mock_mcp_server(mock_wiremock):
+    p = params(base_url=mock_wiremock.url, requests=0, mcp_sessions=2, mcp_tool_calls=[
+        {"name": "add", "arguments": {"a": 1, "b": 2}}, {"name": "fail", "expect_error": True},
+        {"name": "echo", "arguments": {"text": "x"}, "expect_error": True}])
+    client = HttpClient(base_url=mock_wiremock.url, timeout=10.0)
+    mcp = traffic.run_scenarios(client, p)["mcp"]
+    assert mcp["sessions"] == 2 and mcp["requests"] == 12 and mcp["server"] == "agentgateway-observability-mock-mcp"
+    assert mcp["failures"] == 2, "echo answered although an error was expected, in both sessions"
+    assert mcp["tools"] == {"add": {"ok": 2, "error": 0}, "fail": {"ok": 0, "error": 2}, "echo": {"ok": 2, "error": 0}}
+    assert "tools/call echo succeeded but was expected to fail" in mcp["error_samples"]
+
+
+def test_the_fail_open_prompt_makes_the_real_webhook_fail_and_the_backend_answer(mock_wiremock):
+    """The module's fail-open prompt, as the gateway would hand it to the guard's webhook (POST /request,
+    GuardrailsPromptRequest), gets the real mock webhook's 503; sent on to the backend (what the gateway does
+    when it fails open; no gateway runs here) it is answered 200, which the module counts as passed."""
+    body = traffic.fail_open_body(params(guard_fail_open_requests=1))
+    webhook = HttpClient(base_url=mock_wiremock.url, timeout=10.0)
+    answer = webhook.request("POST", "/request", json_body={"body": {"messages": body["messages"]}})
+    assert answer.status == 503 and not answer.text().lstrip().startswith("{")
+    plain = webhook.request("POST", "/request", json_body={"body": {"messages": [{"role": "user", "content": "hi"}]}})
+    assert plain.status == 200 and plain.json() == {"action": {"reason": "passed by the mock guardrail webhook"}}
+    client = HttpClient(base_url=mock_wiremock.url, timeout=10.0, headers={"Authorization": "Bearer " + API_KEY})
+    fail_open = traffic.run_scenarios(client, params(base_url=mock_wiremock.url, guard_fail_open_requests=2))["fail_open"]
+    assert fail_open["passed"] == 2 and fail_open["failures"] == 0 and fail_open["statuses"] == {"200": 2}

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.agentgateway.observability.plugins.modules import prometheus_query, service_probe
+from ansible_collections.agentgateway.observability.plugins.modules import mcp_probe, prometheus_query, service_probe
+from ansible_collections.agentgateway.observability.plugins.plugin_utils import verification as plan_mod
 from support.modules import by_id, run_module
 from support.services import free_port
 from support.stack import GATEWAY_TARGET_LABELS
@@ -39,7 +40,35 @@ def gateway_metrics(_scrape):
                       'agentgateway_gen_ai_client_token_usage_count{%s,gen_ai_token_type="%s"} 5' % (genai, kind)]
         if model == "gpt-4":
             lines.append("agentgateway_gen_ai_client_cost_usd_total{%s} 0.0015" % genai)
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + demo_metrics()) + "\n"
+
+
+# The families of the MCP, guard and retry demo, with the labels agentgateway v1.4.1 gives them
+# (plugins/plugin_utils/verification.py cites the source).
+DEMO_ROUTES = {"mcp": "agentgateway-system/mock-openai-mcp", "guard": "agentgateway-system/mock-openai",
+               "retry": "agentgateway-system/mock-openai-flaky"}
+
+
+def demo_metrics():
+    where = 'bind="8080/agentgateway-system/agentgateway-proxy",gateway="agentgateway-system/agentgateway-proxy",' \
+            'listener="http",route_rule="unknown"'
+    lines = ["# TYPE agentgateway_mcp_requests_total counter"]
+    for method, resource_type, server, resource, count in (
+            ("initialize", "unknown", "unknown", "unknown", 3),
+            ("notifications/initialized", "unknown", "unknown", "unknown", 3),
+            ("tools/list", "unknown", "unknown", "unknown", 3), ("tools/call", "tool", "mock-tools", "echo", 2),
+            ("tools/call", "tool", "mock-tools", "fail", 2)):
+        lines.append('agentgateway_mcp_requests_total{method="%s",resource_type="%s",server="%s",resource="%s",'
+                     'route="%s",%s} %d' % (method, resource_type, server, resource, DEMO_ROUTES["mcp"], where, count))
+    lines += ["# TYPE agentgateway_guardrail_checks_total counter",
+              'agentgateway_guardrail_checks_total{phase="Request",action="Reject"} 2',
+              'agentgateway_guardrail_checks_total{phase="Request",action="Allow"} 10',
+              'agentgateway_requests_total{backend="agentgateway-system/mock-openai",protocol="llm",method="POST",'
+              'status="403",reason="Guardrail",route="%s",%s,model="gpt-4"} 2' % (DEMO_ROUTES["guard"], where),
+              "# TYPE agentgateway_retries_total counter",
+              'agentgateway_retries_total{backend="agentgateway-system/mock-openai-flaky",protocol="llm",method="POST",'
+              'status="200",reason="Upstream",route="%s",%s} 3' % (DEMO_ROUTES["retry"], where)]
+    return lines
 
 
 @pytest.fixture(scope="module")
@@ -179,3 +208,63 @@ def test_service_probe_against_the_real_wiremock(mock_wiremock, capsys):
     # in check mode the POSTs are not sent, the GETs are
     skipped = run_module(service_probe, {"checks": [chat, models], "deadline": 5}, capsys, check_mode=True)
     assert [c["status"] for c in skipped["checks"]] == ["skipped", "passed"] and skipped["changed"] is False
+
+
+# ---- the MCP, guard and retry demo ------------------------------------------------------------------------
+DEMO = {"mcp": {"path": "/mcp", "server": "mock-tools", "route": DEMO_ROUTES["mcp"], "tools": ["echo", "add", "fail"]},
+        "guard": {"route": DEMO_ROUTES["guard"], "patterns": ["(?i)ignore (all )?previous instructions"],
+                  "status": 403},
+        "retry": {"path": "/flaky", "model": "mock-flaky", "route": DEMO_ROUTES["retry"], "attempts": 2,
+                  "codes": [503]}}
+
+
+def test_demo_counters_against_their_baseline_on_a_real_prometheus(healthy_prometheus, capsys):
+    """The verification's baseline read and delta queries, evaluated by a real Prometheus: the counters as they are
+    now grew by nothing since this baseline (every check fails, the queries parse), and by one since a baseline one
+    lower (every check passes)."""
+    specs = plan_mod.demo_specs(DEMO)
+    read = prom(healthy_prometheus, capsys, deadline=20, queries=plan_mod.baseline_queries(specs))
+    assert read["passed"], read["checks"]
+    baseline = plan_mod.baseline_values(specs, read["series"])
+    assert baseline["prometheus.mcp_calls"] == {"initialize": 3.0, "notifications/initialized": 3.0,
+                                                "tools/list": 3.0, "tools/call": 4.0}
+    assert baseline["prometheus.mcp_tool_calls"] == {"echo": 2.0, "fail": 2.0}
+    assert baseline["prometheus.guardrail_rejections"] == 2.0 and baseline["prometheus.retries"] == 3.0
+    assert baseline["prometheus.guardrail_rejected_requests"] == 2.0
+
+    unchanged = prom(healthy_prometheus, capsys, ready=False, deadline=1,
+                     queries=plan_mod.demo_queries(specs, read["series"]))
+    assert [c["status"] for c in unchanged["checks"]] == ["failed"] * 5
+    assert all(c["cause"] in ("no_data", "expectation") and "error" not in c["saw"].lower()
+               for c in unchanged["checks"]), unchanged["checks"]
+
+    def lower(series):
+        return [dict(s, value=[s["value"][0], str(float(s["value"][1]) - 1)]) for s in series]
+
+    earlier = {key: lower(series) for key, series in read["series"].items()}
+    grown = prom(healthy_prometheus, capsys, ready=False, deadline=5, queries=plan_mod.demo_queries(specs, earlier))
+    checks = by_id(grown)
+    assert grown["passed"], [c for c in grown["checks"] if c["status"] != "passed"]
+    assert set(checks) == {"prometheus.mcp_calls", "prometheus.mcp_tool_calls", "prometheus.guardrail_rejections",
+                           "prometheus.guardrail_rejected_requests", "prometheus.retries"}
+    assert {s["metric"]["method"]: s["value"][1] for s in grown["series"]["prometheus.mcp_calls"]} == {
+        "initialize": "1", "notifications/initialized": "1", "tools/list": "1", "tools/call": "1"}
+
+
+def test_mcp_probe_against_the_real_mock_mcp_server(mock_wiremock, capsys):
+    """The verification's MCP session, straight to the mock backend's MCP server (JSON answers, its session id)."""
+    args = {"service": {"url": mock_wiremock.url}, "path": "/mcp", "id_prefix": "mock_backend.mcp",
+            "deadline": 5, "fail_on_error": False, "tools": [
+                {"name": "echo", "arguments": {"text": "verification 42"}, "text_regex": "^verification 42$"},
+                {"name": "add", "arguments": {"a": 1, "b": 1}, "text_regex": "^2$"},
+                {"name": "fail", "expect_error": True}]}
+    result = run_module(mcp_probe, args, capsys)
+    assert result["passed"], result["checks"]
+    assert [c["id"] for c in result["checks"]] == ["mock_backend.mcp.initialize", "mock_backend.mcp.tools_list",
+                                                   "mock_backend.mcp.tools_call.echo", "mock_backend.mcp.tools_call.add",
+                                                   "mock_backend.mcp.tools_call.fail"]
+    assert result["session"]["session_id_given"] and result["session"]["protocol_version"] == "2025-06-18"
+    assert "JSON-RPC error -32603" in by_id(result)["mock_backend.mcp.tools_call.fail"]["saw"]
+    args["tools"] = [{"name": "fail"}]
+    failed = by_id(run_module(mcp_probe, dict(args, deadline=0.5), capsys))["mock_backend.mcp.tools_call.fail"]
+    assert failed["status"] == "failed" and failed["cause"] == "expectation"

@@ -130,6 +130,15 @@ def test_sse_lines(server):
     assert list(response.iter_sse_data()) == ["1", "[DONE]"]
 
 
+def test_a_stream_with_a_content_length_read_to_the_end_leaves_the_connection_usable(server):
+    """An SSE body sent with Content-Length (as a buffering proxy may send it): the next request on the
+    kept-alive connection is answered (http.client's readline alone left the response open: ResponseNotReady)."""
+    client = agw_http.HttpClient(base_url=server)
+    for _round in range(2):
+        assert list(client.request("GET", "/sse", stream=True).iter_sse_data()) == ["1", "[DONE]"]
+        assert client.request("GET", "/missing").status == 404
+
+
 def test_dns_and_invalid_url():
     with pytest.raises(agw_http.HttpError) as info:
         agw_http.HttpClient(timeout=2).request("GET", "http://no-such-host.invalid/")

@@ -51,6 +51,8 @@ CASES = [
          "agw_obs_network_policy_allowed_cidrs holds '10.0.0.1/8'", "no host bits set", id="shared-fence-cidr"),
     # ---- charts: pinned, from a repository, named as Helm and Kubernetes allow --------------------
     case("grafana", {"grafana_chart_version": "latest"}, "grafana_chart_version=latest", "pinned", id="version-latest"),
+    case("grafana", {"grafana_gateway_job_name": "gw pods"}, "grafana_gateway_job_name=gw pods", "valid job name",
+         id="grafana-job-name"),
     case("prometheus", {"prometheus_chart_version": "~29.27"}, "prometheus_chart_version=~29.27", "pinned",
          id="version-range"),
     case("agentgateway", {"agentgateway_chart_version": "latest"}, "agentgateway_chart_version=latest", "pinned",
@@ -206,13 +208,52 @@ CASES = [
     case("mock_backend", {"mock_backend_delay_ms": -1}, "mock_backend_delay_ms=-1", "at least 0", id="mock-delay"),
     case("mock_backend", {"mock_backend_api_key": "two\nlines"}, "mock_backend_api_key", "single-line",
          id="mock-api-key"),
+    case("mock_backend", {"mock_backend_models": ["mock-flaky"]}, "mock_backend_models", "reserved for the retry demo",
+         id="mock-model-flaky"),
+    case("mock_backend", {"mock_backend_mcp_path": "/openai/mcp"}, "mock_backend_mcp_path=/openai/mcp",
+         "overlaps the path /openai of mock_backend_route_prefix", id="mock-mcp-path-overlap"),
+    case("mock_backend", {"mock_backend_retry_path": "/v1/flaky"}, "mock_backend_retry_path=/v1/flaky",
+         "not /v1 or under it", id="mock-retry-path-v1"),
+    case("mock_backend", {"mock_backend_retry_path": "/mcp"}, "mock_backend_retry_path=/mcp",
+         "overlaps the path /mcp of mock_backend_mcp_path", id="mock-retry-path-mcp"),
+    case("mock_backend", {"mock_backend_mcp_server": "Mock_Tools"}, "mock_backend_mcp_server=Mock_Tools",
+         "lower-case DNS name", id="mock-mcp-server"),
+    case("mock_backend", {"mock_backend_prompt_guard_patterns": []}, "mock_backend_prompt_guard_patterns",
+         "non-empty list", id="mock-guard-empty"),
+    case("mock_backend", {"mock_backend_prompt_guard_patterns": ["(?<!not )secret"]},
+         "mock_backend_prompt_guard_patterns[0]=(?<!not )secret", "look-around", "Rust regex syntax",
+         id="mock-guard-lookbehind"),
+    case("mock_backend", {"mock_backend_prompt_guard_patterns": ["[unclosed"]}, "mock_backend_prompt_guard_patterns[0]",
+         "does not compile", id="mock-guard-compile"),
+    case("mock_backend", {"mock_backend_prompt_guard_message": ""}, "mock_backend_prompt_guard_message must not be empty",
+         id="mock-guard-message"),
+    case("mock_backend", {"mock_backend_prompt_guard_enabled": False}, "mock_backend_guard_webhook_enabled=true needs "
+         "mock_backend_prompt_guard_enabled=true", "Set mock_backend_guard_webhook_enabled=false as well",
+         id="mock-guard-webhook-without-guard"),
+    case("mock_backend", {"mock_backend_mcp_path": "/request"}, "mock_backend_mcp_path=/request",
+         "guardrail webhook", id="mock-mcp-path-webhook"),
+    case("mock_backend", {"mock_backend_retry_attempts": 0}, "mock_backend_retry_attempts=0", "between 1 and 10",
+         id="mock-retry-attempts"),
+    case("mock_backend", {"mock_backend_retry_backoff": "0.1s"}, "mock_backend_retry_backoff=0.1s",
+         "Gateway API duration", id="mock-retry-backoff"),
     # ---- traffic -----------------------------------------------------------------------------------
     case("traffic", {"traffic_base_url": "http://localhost:8080/openai"}, "traffic_base_url=http://localhost:8080/openai",
          "without a path", id="traffic-base-url"),
     case("traffic", {"traffic_path": "openai"}, "traffic_path=openai", "starting with /", id="traffic-path"),
+    case("traffic", {"traffic_rounds": 0}, "traffic_rounds=0", "at least 1", id="traffic-rounds"),
+    case("traffic", {"traffic_round_pause": -1}, "traffic_round_pause=-1", "at least 0", id="traffic-round-pause"),
     case("traffic", {"traffic_stream_ratio": 2}, "traffic_stream_ratio=2", "between 0 and 1", id="traffic-ratio"),
     case("traffic", {"traffic_concurrency": 0}, "traffic_concurrency=0", "at least 1", id="traffic-concurrency"),
     case("traffic", {"traffic_models": []}, "traffic_models", "non-empty", id="traffic-models"),
+    case("traffic", {"traffic_mcp_path": "mcp"}, "traffic_mcp_path=mcp", "MCP route", id="traffic-mcp-path"),
+    case("traffic", {"traffic_mcp_tool_calls": [{"tool": "echo"}]}, "traffic_mcp_tool_calls must be a list of {name, "
+         "arguments, expect_error}", id="traffic-mcp-calls"),
+    case("traffic", {"traffic_guard_prompt": " "}, "traffic_guard_prompt must not be empty", "traffic_guard_enabled=false",
+         id="traffic-guard-prompt"),
+    case("traffic", {"traffic_retry_requests": -1}, "traffic_retry_requests=-1", "between 0 and 100",
+         id="traffic-retry-requests"),
+    case("traffic", {"traffic_guard_fail_open_requests": 101}, "traffic_guard_fail_open_requests=101",
+         "between 0 and 100", id="traffic-fail-open-requests"),
     # ---- verification ------------------------------------------------------------------------------
     case("verification", {"agw_obs_access": "url", "agw_obs_service_urls": {"prometheus": "http://localhost:9090"}},
          "agw_obs_access=url needs agw_obs_service_urls.gateway", id="verification-url-access"),
@@ -220,6 +261,10 @@ CASES = [
     case("verification", {"verification_grafana_panel": {"dashboard_uid": "x"}}, "verification_grafana_panel must be",
          id="verification-panel"),
     case("verification", {"verification_models": []}, "verification_models", "non-empty", id="verification-models"),
+    case("verification", {"verification_guard_prompt": ""}, "verification_guard_prompt must not be empty",
+         "verification_guard_enabled=false", id="verification-guard-prompt"),
+    case("verification", {"verification_retry_requests": 0}, "verification_retry_requests=0", "between 1 and 10",
+         id="verification-retry-requests"),
     case("verification", {"verification_services": {"gateway": {"name": "gw", "nodePort": 30088}}},
          "verification_services.gateway=", "namespace, name, port, scheme, host_port", id="verification-services"),
     case("verification", {"verification_services": {"jaeger": {"name": "jaeger"}}}, "verification_services.jaeger",
@@ -312,3 +357,17 @@ def test_url_access_in_existing_mode_needs_no_url_of_the_users_stack():
     urls = {key: "http://localhost:%d" % port for key, port in
             (("gateway", 8080), ("gateway_metrics", 15020), ("mock_backend", 8081))}
     assert planner.check("verification", dict(EXISTING, agw_obs_access="url", agw_obs_service_urls=urls))[1] == []
+
+
+def test_a_demo_part_turned_off_is_not_checked():
+    """The settings of a part that is off may be anything: nothing is built from them."""
+    assert planner.check("mock_backend", {"mock_backend_retry_enabled": False, "mock_backend_retry_backoff": "soon",
+                                          "mock_backend_mcp_enabled": False, "mock_backend_mcp_path": "x",
+                                          "mock_backend_prompt_guard_enabled": False,
+                                          "mock_backend_guard_webhook_enabled": False,
+                                          "mock_backend_prompt_guard_patterns": []})[1] == []
+    assert planner.check("mock_backend", {"mock_backend_guard_webhook_enabled": False,
+                                          "mock_backend_mcp_path": "/request"})[1] == []
+    assert planner.check("traffic", {"traffic_guard_enabled": False, "traffic_guard_prompt": "",
+                                     "traffic_guard_fail_open_requests": -1})[1] == []
+    assert planner.check("verification", {"verification_retry_enabled": False, "verification_retry_requests": 0})[1] == []

@@ -220,7 +220,8 @@ def test_without_the_gateway_nothing_is_sent_and_without_the_backend_its_journal
     no_backend = verification.plan(sent, {"gateway": {"url": "http://gw"}}, **common)
     assert len(no_backend["requests"]) == 1 and no_backend["backend"] == [] and no_backend["traces"]
     no_gateway = verification.plan(sent, {"mock_backend": {"url": "http://wm"}}, **common)
-    assert no_gateway == {"requests": [], "backend": [], "queries": [], "traces": [], "log_queries": []}
+    assert no_gateway == {"requests": [], "retry_requests": [], "mcp": None, "backend": [], "queries": [],
+                          "demo_specs": [], "demo_baseline": [], "traces": [], "log_queries": []}
 
 
 # ---- what diagnose reads, from the same plan -------------------------------------------------------

@@ -118,3 +118,59 @@ def test_filter_wraps_errors_and_returns_the_document():
 def test_mappings_json_is_stable():
     assert wiremock.mappings_json(["a"]) == wiremock.mappings_json(["a"])
     assert json.loads(wiremock.mappings_json(["a"]))["mappings"]
+
+
+# ---- the retry demo's model: 503 first, then the answer (a WireMock scenario) -------------------------
+
+def test_flaky_model_is_a_scenario_failing_once_then_answering():
+    doc = wiremock.openai_mappings(["gpt-4"], delay_ms=50, api_key="k", flaky=wiremock.FLAKY_MODEL)
+    stubs = _by_name(doc)
+    first = stubs["flaky first attempt"]
+    second, second_stream = stubs["flaky second attempt"], stubs["flaky stream second attempt"]
+    retried, retried_stream = stubs["flaky retried attempt"], stubs["flaky stream retried attempt"]
+    started, failed_once = wiremock.FLAKY_STATES
+    assert (first["requiredScenarioState"], first["newScenarioState"]) == (started, failed_once)
+    assert first["response"]["status"] == 503 and first["response"]["fixedDelayMilliseconds"] == 50
+    assert first["response"]["jsonBody"]["error"]["code"] == "service_unavailable"
+    for stub in (second, second_stream):
+        assert (stub["requiredScenarioState"], stub["newScenarioState"]) == (failed_once, started)
+        assert stub["response"]["status"] == 200
+    # a retried attempt (the gateway's x-retry-attempt) answers in any state and starts the scenario over
+    for stub in (retried, retried_stream):
+        assert "requiredScenarioState" not in stub and stub["newScenarioState"] == started
+        assert stub["request"]["headers"] == {wiremock.RETRY_HEADER: {"matches": ".+"}}
+    assert {s["scenarioName"] for s in (first, second, retried)} == {wiremock.FLAKY_SCENARIO}
+    # the answer is the model's chat completion; the stream variant answers SSE
+    body = json.loads(_fill(second["response"]["body"], "mock-flaky"))
+    assert body["model"] == "mock-flaky" and "retried" in body["choices"][0]["message"]["content"]
+    assert second_stream["response"]["headers"]["Content-Type"] == "text/event-stream"
+    # order: injected errors (2) win, then the stream variants (3), the plain ones (4), the failure (5);
+    # every one before the unknown-model 404 (9)
+    assert stubs["error 503 by header"]["priority"] < retried_stream["priority"] < retried["priority"] < first["priority"]
+    assert second_stream["priority"] < second["priority"] < first["priority"] < stubs["unknown model"]["priority"]
+    model_match = {"matchesJsonPath": {"expression": "$.model", "equalTo": "mock-flaky"}}
+    assert all(model_match in s["request"]["bodyPatterns"] for s in (first, second, retried))
+
+
+def test_without_flaky_no_scenario_and_error_injection_unchanged():
+    plain = wiremock.openai_mappings(["gpt-4"], api_key="k")
+    with_flaky = wiremock.openai_mappings(["gpt-4"], api_key="k", flaky="mock-flaky")
+    assert not any("scenarioName" in m for m in plain["mappings"])
+    unflaky = [m for m in with_flaky["mappings"] if "scenarioName" not in m]
+    assert json.dumps(unflaky, sort_keys=True) == json.dumps(plain["mappings"], sort_keys=True)
+    assert _by_name(with_flaky)["error 503 by model"]["response"]["status"] == 503
+
+
+@pytest.mark.parametrize("models,kwargs,needle", [
+    (["mock-flaky"], {}, "reserved for the retry demo"),
+    (["gpt-4"], {"flaky": "gpt-4"}, "also one of the models"),
+    (["gpt-4"], {"flaky": "bad model"}, "flaky must be empty or a model name"),
+])
+def test_flaky_bad_input(models, kwargs, needle):
+    with pytest.raises(wiremock.MappingError, match=re.escape(needle)):
+        wiremock.openai_mappings(models, **kwargs)
+
+
+def test_filter_passes_flaky():
+    doc = FilterModule().filters()["wiremock_openai_mappings"](["gpt-4"], flaky="mock-flaky")
+    assert "flaky first attempt" in _by_name(doc)
