@@ -54,7 +54,13 @@ def test_every_hop_passes_and_the_reports_say_so(local_stack, tmp_path):
                      "prometheus.tokens_input", "prometheus.tokens_output", "prometheus.cost", "prometheus.rules",
                      "prometheus.alerts", "tempo.ready", "loki.ready", "grafana.health", "grafana.datasources",
                      "grafana.datasource.prometheus", "grafana.datasource.tempo", "grafana.datasource.loki",
-                     "grafana.panel"):
+                     "grafana.panel",
+                     # what the mock backend serves beyond chat, through the stand-in's routes
+                     "gateway.guard", "gateway.retry.0", "gateway.retry.1", "gateway.mcp.initialize",
+                     "gateway.mcp.tools_list", "gateway.mcp.tools_call.echo", "gateway.mcp.tools_call.fail",
+                     "backend.retried", "backend.mcp_received", "prometheus.mcp_calls", "prometheus.mcp_tool_calls",
+                     "prometheus.guardrail_rejections", "prometheus.guardrail_rejected_requests",
+                     "prometheus.retries"):
         assert expected in ids, expected
     # every dashboard the grafana role ships, by its uid in the file
     shipped = sorted(json.loads(p.read_text())["uid"]

@@ -1,16 +1,19 @@
 """The grafana role's dashboards against a real Prometheus over backfilled gateway series.
 
-``genai_prometheus`` (session scope) writes an hour of synthetic gateway metrics in
-OpenMetrics text with the gateway's real metric and label names (shared/reference/agentgateway.md,
-crates' HTTPLabels / GenAILabels with the flattened route identifier), plus the target labels the
-prometheus role's scrape job adds (job, namespace, pod, gateway_networking_k8s_io_gateway_name).
-``runtime_families`` adds every other family the proxy exports at v1.4.1 (process, cgroup, tokio,
-xDS, downstream, TLS, processing, upstream, MCP, guardrail, retry), each written from the source
-file cited next to it, and kube-state-metrics' container limits for the proxy pod.
-It backfills them with ``promtool tsdb create-blocks-from openmetrics``, then computes the series
-of the prometheus role's *rendered* recording rules by evaluating each rule's expression over the
-window on a first Prometheus, backfills those too, and starts the Prometheus the tests query. So
-a recording-rule series carries exactly the labels the rule keeps.
+``genai_prometheus`` (session scope) writes an hour of a gateway's metrics in OpenMetrics text, as
+agentgateway v1.4.1 would have exported them: the series come from a ``ProxyMetrics`` registry
+(tests/support/proxy_metrics.py: the proxy's families, label sets and bucket boundaries) fed with a
+simulated traffic every scrape interval, and each scrape's snapshot is written with its timestamp
+and the target labels the prometheus role's scrape job adds (job, namespace, pod, instance,
+gateway_networking_k8s_io_gateway_name). The traffic: chat through an AI route to an OpenAI-style
+and an Anthropic-style provider (cache reads; and cache writes for Anthropic), streamed and not,
+answers 200/429/500, a prompt guard's rejections, retries, an MCP route, an HTTPS listener (TLS
+handshakes), xDS from the controller, a cgroup v2 node; kube-state-metrics' container limits for
+the proxy pod and ``up`` are written beside. It backfills them with ``promtool tsdb
+create-blocks-from openmetrics``, then computes the series of the prometheus role's *rendered*
+recording rules by evaluating each rule's expression over the window on a first Prometheus,
+backfills those too, and starts the Prometheus the tests query. So a recording-rule series
+carries exactly the labels the rule keeps.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 import pathlib
+import random
 import re
 import subprocess
 import time
@@ -26,6 +30,7 @@ import pytest
 
 from support.fixtures import REPO, load_rendered, render_playbook
 from support.prometheus import PrometheusServer
+from support.proxy_metrics import PROCESS_GAUGES, ProxyMetrics, header_lines, sample_lines
 
 DASHBOARD_DIR = REPO / "roles" / "grafana" / "files" / "dashboards"
 
@@ -43,21 +48,33 @@ TARGET = {
     "instance": "10.244.0.12:15020",
     "gateway_networking_k8s_io_gateway_name": "agentgateway",
 }
-ROUTE = {
-    "bind": "8080",
-    "gateway": "agentgateway-system/agentgateway",
-    "listener": "http",
-    "route": "agentgateway-system/chat",
-    "route_rule": "",
-}
+GATEWAY = "agentgateway-system/agentgateway"  # bind "8080/agentgateway-system/agentgateway"
+CHAT_ROUTE, MCP_ROUTE = "agentgateway-system/chat", "agentgateway-system/mcp"
 PROVIDERS = [
-    # provider, model, backend, users
+    # provider, model, backend ("<namespace>/<AgentgatewayBackend>"), users
     ("openai", "gpt-4o-mini", "agentgateway-system/openai", ("alice", "bob")),
     ("anthropic", "claude-sonnet-4", "agentgateway-system/anthropic", ("alice",)),
 ]
-LATENCY_BUCKETS = ("0.1", "0.5", "1", "2.5", "5", "10", "+Inf")
-TOKEN_BUCKETS = ("16", "64", "256", "1024", "4096", "+Inf")
-SMALL_BUCKETS = ("0.01", "0.05", "0.1", "0.5", "1", "+Inf")
+# USD per 1M tokens, in gateway_observability_model_prices' shape (example prices)
+PRICES = {"openai": {"gpt-4o-mini": {"input": "0.15", "output": "0.60", "cacheRead": "0.075"}},
+          "anthropic": {"claude-sonnet-4": {"input": "3.00", "output": "15.00", "cacheRead": "0.30",
+                                            "cacheWrite": "3.75"}}}
+HTTPS_LISTENER, HTTPS_PORT = "https", 8443
+MCP_BACKEND = "agentgateway-system/mcp-tools"
+# (method, resource_type, server, resource, calls per scrape interval)
+MCP_CALLS = (("tools/call", "tool", "github", "search_issues", 1.2), ("tools/call", "tool", "docs", "lookup", 0.8),
+             ("prompts/get", "prompt", "docs", "summarize", 0.3), ("tools/list", None, None, None, 0.3))
+# the proxy container in the controller's pods; kube-state-metrics names its series after it
+CONTAINER = "agentgateway"
+XDS_TYPES = (
+    # crates/agentgateway/src/state_manager.rs@v1.4.1: the type URLs the proxy subscribes to
+    "type.googleapis.com/agentgateway.dev.resource.Resource",
+    "type.googleapis.com/istio.workload.Address",
+)
+# cgroup v2 memory.stat of the proxy's container (bytes): anon + file + kernel + sock = usage
+CGROUP = {"anon": 70e6, "file": 18e6, "kernel": 6e6, "sock": 1e6, "shmem": 0.2e6, "inactive_file": 15e6,
+          "active_file": 3e6, "inactive_anon": 60e6, "active_anon": 10e6, "file_mapped": 9e6, "kernel_stack": 0.5e6,
+          "pagetables": 0.8e6, "percpu": 0.1e6, "slab": 4e6, "slab_reclaimable": 3e6, "slab_unreclaimable": 1e6}
 
 
 def dashboard_paths():
@@ -77,11 +94,12 @@ def _labels(*dicts, **extra):
 
 
 class _Writer(object):
-    """OpenMetrics text: one family at a time, each series' points in time order."""
+    """OpenMetrics text of series that are not the proxy's (up, kube-state-metrics): each series' points in
+    time order, after the proxy's families (``lines``)."""
 
-    def __init__(self, timestamps):
+    def __init__(self, timestamps, lines=()):
         self.ts = timestamps
-        self.lines = []
+        self.lines = list(lines)
 
     def counter(self, family, series):
         """``series``: list of (labels dict, increment per step)."""
@@ -98,27 +116,6 @@ class _Writer(object):
             for ts in self.ts:
                 self.lines.append("%s%s %s %d" % (family, text, _num(value), ts))
 
-    def info(self, family, label_sets):
-        """An OpenMetrics info family: samples ``<family>_info{...} 1``."""
-        self.lines.append("# TYPE %s info" % family)
-        for labels in label_sets:
-            text = _labels(labels)
-            for ts in self.ts:
-                self.lines.append("%s_info%s 1 %d" % (family, text, ts))
-
-    def histogram(self, family, series, buckets):
-        """``series``: list of (labels, count per step, mean value, share of observations per bucket)."""
-        self.lines.append("# TYPE %s histogram" % family)
-        for labels, count, mean, shares in series:
-            for i, ts in enumerate(self.ts):
-                n = count * (i + 1)
-                cumulative = 0.0
-                for le, share in zip(buckets, shares):
-                    cumulative = n if le == "+Inf" else cumulative + n * share
-                    self.lines.append("%s_bucket%s %s %d" % (family, _labels(labels, le=le), _num(cumulative), ts))
-                self.lines.append("%s_sum%s %s %d" % (family, _labels(labels), _num(n * mean), ts))
-                self.lines.append("%s_count%s %s %d" % (family, _labels(labels), _num(n), ts))
-
     def text(self):
         return "\n".join(self.lines + ["# EOF", ""])
 
@@ -127,157 +124,33 @@ def _num(value):
     return repr(round(float(value), 6))
 
 
+def _per_step(rate, step):
+    """How many of ``rate`` events per scrape interval happen in interval ``step`` (integers, ``rate`` on average)."""
+    return int(math.floor(rate * (step + 1)) - math.floor(rate * step))
+
+
 def gateway_openmetrics(timestamps):
-    """The gateway's metrics for two providers, three users, 200/429/500 answers."""
-    w = _Writer(timestamps)
-    http = []
-    for provider, _model, backend, _users in PROVIDERS:
-        base = dict(TARGET, **ROUTE)
-        # protocol: Backend::backend_protocol() is "llm" for AI backends (types/agent.rs@v1.4.1)
-        base.update({"backend": backend, "protocol": "llm", "method": "POST", "reason": "Upstream"})
-        for status, rate in (("200", 9.0), ("429", 0.5), ("500", 0.5 if provider == "openai" else 0.2)):
-            http.append((dict(base, status=status), rate))
-        # a prompt guardrail's rejection: ProxyResponseReason::Guardrail (proxy/mod.rs@v1.4.1)
-        http.append((dict(base, status="403", reason="Guardrail"), 0.3))
-    w.counter("agentgateway_requests", http + mcp_http_series())
-    w.histogram(
-        "agentgateway_request_duration_seconds",
-        [(labels, rate, 0.8, (0.2, 0.3, 0.3, 0.1, 0.05, 0.05, 0.0)) for labels, rate in http],
-        LATENCY_BUCKETS,
-    )
-
-    genai, usage, cost, lookups = [], [], [], []
-    for provider, model, _backend, users in PROVIDERS:
-        for user in users:
-            labels = dict(TARGET, **ROUTE)
-            labels.update({"gen_ai_operation_name": "chat", "gen_ai_system": provider,
-                           "gen_ai_request_model": model, "gen_ai_response_model": model, "user": user})
-            genai.append(labels)
-            usage.append((dict(labels, gen_ai_token_type="input"), 4.0, 300.0, (0.0, 0.1, 0.6, 0.3, 0.0, 0.0)))
-            usage.append((dict(labels, gen_ai_token_type="output"), 4.0, 120.0, (0.1, 0.3, 0.5, 0.1, 0.0, 0.0)))
-            cost.append((labels, 0.0004 if provider == "openai" else 0.003))
-            lookups.append((dict(labels, status="Exact"), 4.0))
-            lookups.append((dict(labels, status="Missing"), 0.1))
-    w.histogram("agentgateway_gen_ai_client_token_usage", usage, TOKEN_BUCKETS)
-    w.histogram("agentgateway_gen_ai_server_request_duration",
-                [(labels, 4.0, 1.4, (0.0, 0.2, 0.3, 0.4, 0.1, 0.0, 0.0)) for labels in genai], LATENCY_BUCKETS)
-    w.histogram("agentgateway_gen_ai_server_time_to_first_token",
-                [(labels, 4.0, 0.3, (0.1, 0.3, 0.3, 0.2, 0.1, 0.0, 0.0)) for labels in genai], LATENCY_BUCKETS)
-    w.histogram("agentgateway_gen_ai_server_time_per_output_token",
-                [(labels, 4.0, 0.02, (0.3, 0.6, 0.1, 0.0, 0.0, 0.0)) for labels in genai], SMALL_BUCKETS)
-    w.counter("agentgateway_gen_ai_client_cost_usd", cost)
-    w.counter("agentgateway_cost_catalog_lookups", lookups)
+    """The proxy's exposition at every timestamp (with the target labels), then up and kube-state-metrics."""
+    metrics = ProxyMetrics(GATEWAY, 8080, "http", PRICES, process=False)
+    rng = random.Random(20260501)
+    timelines = {}  # (family name, label items) -> [(ts, value)]
+    for step, ts in enumerate(timestamps):
+        chat_traffic(metrics, rng, step)
+        mcp_traffic(metrics, rng, step)
+        runtime_families(metrics, rng, step)
+        for fam, series in metrics.snapshot():
+            for labels, value in series:
+                timelines.setdefault((fam.name, tuple(labels.items())), []).append((ts, value))
+    lines = []
+    for name, fam in metrics.families.items():
+        keys = [key for key in timelines if key[0] == name]
+        if keys:
+            lines += header_lines(fam)
+        for key in keys:
+            for ts, value in timelines[key]:
+                lines += sample_lines(fam, dict(key[1]), value, ts, extra=TARGET)
+    w = _Writer(timestamps, lines)
     w.gauge("up", [(TARGET, 1)])
-    runtime_families(w, http)
-    return w.text()
-
-
-# ---- the rest of what the proxy exports (agentgateway v1.4.1) ---------------------------------
-MCP_ROUTE = dict(ROUTE, route="agentgateway-system/mcp")
-MCP_BACKEND = "agentgateway-system/mcp-tools"
-# the proxy container in the controller's pods; kube-state-metrics names its series after it
-CONTAINER = "agentgateway"
-# crates/agentgateway/src/telemetry/metrics.rs@v1.4.1 CONNECT_DURATION_BUCKET, PROCESSING_DURATION_BUCKETS,
-# HTTP_REQUEST_DURATION_BUCKET (trimmed to the buckets the shares below fill)
-CONNECT_BUCKETS = ("0.0015", "0.0043", "0.0126", "0.0368", "0.108", "0.316", "+Inf")
-PROCESSING_BUCKETS = ("0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "+Inf")
-CALL_BUCKETS = ("0.05", "0.1", "0.25", "0.5", "1.0", "2.5", "+Inf")
-XDS_TYPES = (
-    # crates/agentgateway/src/state_manager.rs@v1.4.1: the type URLs the proxy subscribes to
-    "type.googleapis.com/agentgateway.dev.resource.Resource",
-    "type.googleapis.com/istio.workload.Address",
-)
-
-
-def mcp_http_series():
-    """HTTP answers of an MCP backend: protocol "mcp" (types/agent.rs@v1.4.1 backend_protocol)."""
-    base = dict(TARGET, **MCP_ROUTE)
-    base.update({"backend": MCP_BACKEND, "protocol": "mcp", "method": "POST"})
-    # proxy/mod.rs@v1.4.1: MCP errors are reason "MCP"; NoBackends/Unavailable answer 503
-    return [(dict(base, status="200", reason="Upstream"), 3.0),
-            (dict(base, status="503", reason="MCP"), 0.1),
-            (dict(base, status="400", reason="MCP"), 0.05)]
-
-
-def runtime_families(w, http):
-    """Every family of the proxy that the GenAI part above does not write, with its real labels."""
-    # telemetry/metrics.rs@v1.4.1 Metrics::new: registry.register("build", Info(BuildLabel {tag}))
-    w.info("agentgateway_build", [dict(TARGET, tag="v1.4.1")])
-    # xds/src/metrics.rs@v1.4.1: config_synchronized (Gauge), xds_message / xds_message (Unit::Bytes)
-    # counters by TypeUrl {url}, xds_connection_terminations by {reason} (ConnectionTerminationReason)
-    w.gauge("agentgateway_config_synchronized", [(TARGET, 1)])
-    w.counter("agentgateway_xds_message", [(dict(TARGET, url=url), 0.02) for url in XDS_TYPES])
-    w.counter("agentgateway_xds_message_bytes", [(dict(TARGET, url=url), 120.0) for url in XDS_TYPES])
-    w.counter("agentgateway_xds_connection_terminations",
-              [(dict(TARGET, reason="Reconnect"), 0.001), (dict(TARGET, reason="ConnectionError"), 0.0005)])
-    # crates/core/src/tokio_metrics.rs@v1.4.1 TokioCollector: "tokio_" + RuntimeMetrics method, ConstGauge
-    w.gauge("agentgateway_tokio_num_workers", [(TARGET, 2)])
-    w.gauge("agentgateway_tokio_num_alive_tasks", [(TARGET, 57)])
-    w.gauge("agentgateway_tokio_global_queue_depth", [(TARGET, 3)])
-    # pprof-alloc 0.5.0 src/stats/cgroups.rs PrometheusCollector (registered in app.rs@v1.4.1): ConstGauge
-    # bytes from the container's cgroup v2 memory.current / memory.stat ...
-    for name, value in (("usage", 96e6), ("working_set", 81e6), ("anon", 70e6), ("file", 18e6),
-                        ("inactive_file", 15e6), ("kernel", 6e6), ("sock", 1e6), ("shmem", 0.2e6)):
-        w.gauge("agentgateway_cgroup_" + name, [(TARGET, value)])
-    # ... and ConstCounters whose names already end in _total, so the encoder appends a second one
-    w.counter("agentgateway_cgroup_pgmajfault_total", [(TARGET, 0.2)])
-    # pprof-alloc 0.5.0 src/stats/smaps.rs PrometheusCollector: /proc/self/smaps_rollup, bytes, ConstGauge
-    for name, value in (("rss", 88e6), ("pss", 86e6), ("anonymous", 69e6)):
-        w.gauge("agentgateway_process_" + name, [(TARGET, value)])
-
-    # telemetry/metrics.rs@v1.4.1 TCPLabels {bind, gateway, listener, protocol}: downstream_connections,
-    # downstream_received / downstream_sent (Unit::Bytes), tls_handshake_duration (Unit::Seconds)
-    tcp = dict(TARGET, bind=ROUTE["bind"], gateway=ROUTE["gateway"], listener=ROUTE["listener"])
-    w.counter("agentgateway_downstream_connections", [(dict(tcp, protocol="http"), 1.5),
-                                                      (dict(tcp, protocol="https"), 0.5)])
-    w.counter("agentgateway_downstream_received_bytes", [(dict(tcp, protocol="http"), 4096.0)])
-    w.counter("agentgateway_downstream_sent_bytes", [(dict(tcp, protocol="http"), 20480.0)])
-    w.histogram("agentgateway_tls_handshake_duration_seconds",
-                [(dict(tcp, protocol="https"), 0.5, 0.004, (0.1, 0.5, 0.3, 0.1, 0.0, 0.0, 0.0))], CONNECT_BUCKETS)
-
-    # HTTPLabels: response (Unit::Bytes) and retries counters; MinimalHTTPLabels {backend, route..., custom}:
-    # request_processing / response_processing (Unit::Seconds) histograms
-    ok = [(labels, rate) for labels, rate in http if labels["status"] == "200"]
-    w.counter("agentgateway_response_bytes", [(labels, rate * 1800.0) for labels, rate in ok])
-    w.counter("agentgateway_retries", [(labels, rate * 0.05) for labels, rate in ok])
-    minimal = [(dict(TARGET, backend=labels["backend"], **ROUTE), rate) for labels, rate in ok]
-    w.histogram("agentgateway_request_processing_seconds",
-                [(labels, rate, 0.0004, (0.1, 0.4, 0.3, 0.15, 0.05, 0.0, 0.0)) for labels, rate in minimal],
-                PROCESSING_BUCKETS)
-    w.histogram("agentgateway_response_processing_seconds",
-                [(labels, rate, 0.0002, (0.3, 0.4, 0.2, 0.1, 0.0, 0.0, 0.0)) for labels, rate in minimal],
-                PROCESSING_BUCKETS)
-
-    # ConnectLabels {transport} (client/mod.rs@v1.4.1 Transport::name: plaintext, tls, hbone, ...)
-    w.histogram("agentgateway_upstream_connect_duration_seconds",
-                [(dict(TARGET, transport="plaintext"), 0.3, 0.002, (0.6, 0.3, 0.1, 0.0, 0.0, 0.0, 0.0)),
-                 (dict(TARGET, transport="tls"), 0.2, 0.06, (0.0, 0.0, 0.1, 0.3, 0.5, 0.1, 0.0))],
-                CONNECT_BUCKETS)
-    # OutboundCallLabels {kind: Primary|Policy|Mirror, subtype: Http|Llm|Mcp|ExtAuthz|ExtProc|Guardrail|...}
-    w.histogram("agentgateway_upstream_call_duration_seconds",
-                [(dict(TARGET, kind="Primary", subtype="Llm"), 8.0, 0.9, (0.0, 0.1, 0.2, 0.3, 0.3, 0.1, 0.0)),
-                 (dict(TARGET, kind="Primary", subtype="Mcp"), 3.0, 0.08, (0.5, 0.3, 0.2, 0.0, 0.0, 0.0, 0.0)),
-                 (dict(TARGET, kind="Policy", subtype="Guardrail"), 8.0, 0.12, (0.2, 0.3, 0.4, 0.1, 0.0, 0.0, 0.0))],
-                CALL_BUCKETS)
-
-    # GuardrailLabels {phase: Request|Response, action: Allow|Mask|Reject|FailOpen}: no route, no gateway
-    w.counter("agentgateway_guardrail_checks",
-              [(dict(TARGET, phase="Request", action="Allow"), 7.0),
-               (dict(TARGET, phase="Request", action="Mask"), 0.4),
-               (dict(TARGET, phase="Request", action="Reject"), 0.3),
-               (dict(TARGET, phase="Request", action="FailOpen"), 0.02),
-               (dict(TARGET, phase="Response", action="Allow"), 7.5),
-               (dict(TARGET, phase="Response", action="Reject"), 0.1)])
-    # MCPCall {method, resource_type, server, resource, route identifier, custom} (telemetry/log.rs@v1.4.1:
-    # target_name() is the server, metric_resource_name() the tool/prompt/resource; MCPOperation Display)
-    mcp = dict(TARGET, **MCP_ROUTE)
-    w.counter("agentgateway_mcp_requests", [
-        (dict(mcp, method="tools/call", resource_type="tool", server="github", resource="search_issues"), 1.2),
-        (dict(mcp, method="tools/call", resource_type="tool", server="docs", resource="lookup"), 0.8),
-        (dict(mcp, method="prompts/get", resource_type="prompt", server="docs", resource="summarize"), 0.1),
-        (dict(mcp, method="tools/list", resource_type="unknown", server="unknown", resource="unknown"), 0.3),
-    ])
-
     # kube-state-metrics (docs/metrics/workload/pod-metrics.md), scraped by the chart's
     # kubernetes-service-endpoints job with honor_labels: the pod's own namespace and pod labels
     ksm = {"job": "kubernetes-service-endpoints", "instance": "10.244.0.5:8080", "namespace": TARGET["namespace"],
@@ -286,6 +159,95 @@ def runtime_families(w, http):
     w.gauge("kube_pod_container_resource_limits", [(dict(ksm, resource="memory", unit="byte"), 512 * 2 ** 20)])
     w.gauge("kube_pod_container_resource_requests", [(dict(ksm, resource="memory", unit="byte"), 128 * 2 ** 20)])
     w.counter("kube_pod_container_status_restarts", [(ksm, 0.0002)])
+    return w.text()
+
+
+def chat_traffic(metrics, rng, step):
+    """One scrape interval of chat through the AI route, per provider and user, as the proxy records it."""
+    for provider, model, backend, users in PROVIDERS:
+        excludes_cache = provider == "anthropic"  # llm/mod.rs cache_convention_for: Anthropic's input excludes it
+        for user in users:
+            for _event in range(_per_step(4.0, step)):
+                streamed = rng.random() < 0.4
+                cached = rng.randint(0, 200)
+                fresh, output = rng.randint(60, 500), rng.randint(20, 300)
+                duration = rng.uniform(0.3, 3.0) if provider == "openai" else rng.uniform(0.6, 6.0)
+                retried = rng.random() < 0.05  # a 429 retried by the route's retry policy, then answered
+                metrics.guardrail_check("Request", "Allow")
+                metrics.upstream_call("Policy", "Guardrail", rng.uniform(0.02, 0.3))
+                metrics.llm_request(
+                    CHAT_ROUTE, backend, model, 200, provider, model,
+                    input_tokens=fresh if excludes_cache else fresh + cached, output_tokens=output,
+                    cache_read=cached, cache_write=rng.randint(0, 100) if excludes_cache else None, duration=duration,
+                    ttft=rng.uniform(0.05, 0.6) if streamed else None, response_bytes=rng.randint(600, 4000),
+                    request_processing=rng.uniform(0.00008, 0.002), response_processing=rng.uniform(0.00005, 0.001),
+                    retries=1 if retried else 0, user=user)
+                metrics.guardrail_check("Response", "Allow")
+            for status, rate in (("429", 0.5), ("500", 0.4 if provider == "openai" else 0.2)):
+                for _event in range(_per_step(rate, step)):
+                    metrics.llm_request(CHAT_ROUTE, backend, model, int(status), provider, None,
+                                        duration=rng.uniform(0.05, 0.4), response_bytes=rng.randint(200, 400), user=user)
+            for _event in range(_per_step(0.3, step)):  # a prompt guard rejects before any call: 403, reason Guardrail
+                metrics.guardrail_check("Request", "Reject")
+                metrics.llm_request(CHAT_ROUTE, backend, model, 403, provider, reason="Guardrail", answered=False,
+                                    duration=rng.uniform(0.01, 0.1), response_bytes=54, user=user)
+    for phase, action, rate in (("Request", "Mask", 0.4), ("Request", "FailOpen", 0.05), ("Response", "Reject", 0.1)):
+        for _event in range(_per_step(rate, step)):
+            metrics.guardrail_check(phase, action)
+    for _event in range(_per_step(1.5, step)):  # plain HTTP keeps its connections: fewer than the requests
+        metrics.downstream_connection("http")
+    metrics.downstream_bytes(rng.randint(3000, 6000), rng.randint(15000, 30000), "http")
+    for _event in range(_per_step(1.0, step)):  # the HTTPS listener: a handshake per connection
+        metrics.downstream_connection("https", HTTPS_LISTENER, HTTPS_PORT)
+        metrics.tls_handshake(rng.uniform(0.001, 0.02), HTTPS_LISTENER, port=HTTPS_PORT)
+        metrics.downstream_bytes(rng.randint(2000, 4000), rng.randint(8000, 20000), "https", HTTPS_LISTENER,
+                                 HTTPS_PORT)
+        metrics.llm_request(CHAT_ROUTE, PROVIDERS[0][2], PROVIDERS[0][1], 200, "openai", PROVIDERS[0][1],
+                            input_tokens=rng.randint(60, 400), output_tokens=rng.randint(20, 200),
+                            duration=rng.uniform(0.3, 2.0), response_bytes=rng.randint(600, 3000),
+                            listener=HTTPS_LISTENER, port=HTTPS_PORT, user="bob")
+    for transport, rate, spread in (("plaintext", 1.0, (0.0004, 0.004)), ("tls", 1.0, (0.01, 0.2))):
+        for _event in range(_per_step(rate, step)):  # new upstream connections (pooled ones are reused)
+            metrics.upstream_connect(transport, rng.uniform(*spread))
+
+
+def mcp_traffic(metrics, rng, step):
+    """One scrape interval through the MCP route: JSON-RPC calls, and the proxy's own MCP errors."""
+    for method, resource_type, server, resource, rate in MCP_CALLS:
+        for _event in range(_per_step(rate, step)):
+            metrics.mcp_request(MCP_ROUTE, method, resource_type, server, resource, backend=MCP_BACKEND,
+                                duration=rng.uniform(0.01, 0.3), response_bytes=rng.randint(200, 2000))
+    # proxy/mod.rs: MCP errors are reason "MCP" (NoBackends/Unavailable answer 503, InvalidParams 400)
+    for status, rate in ((503, 0.1), (400, 0.05)):
+        for _event in range(_per_step(rate, step)):
+            metrics.mcp_request(MCP_ROUTE, "tools/call", "tool", "github", "search_issues", backend=MCP_BACKEND,
+                                status=status, reason="MCP", duration=rng.uniform(0.001, 0.01))
+
+
+def runtime_families(metrics, rng, step):
+    """The proxy's own families for one scrape interval: xDS from the controller, the tokio runtime, a
+    cgroup v2 container (pprof-alloc: gauges, and counters named ..._total), the process' smaps rollup."""
+    for url in XDS_TYPES:
+        for _event in range(_per_step(0.2, step)):
+            metrics.xds_message(url, rng.randint(400, 4000))
+    for reason, rate in (("Reconnect", 0.02), ("ConnectionError", 0.01)):
+        for _event in range(_per_step(rate, step)):
+            metrics.xds_termination(reason)
+    metrics.set_gauge("tokio_num_workers", 2)
+    metrics.set_gauge("tokio_num_alive_tasks", rng.randint(40, 80))
+    metrics.set_gauge("tokio_global_queue_depth", rng.randint(0, 5))
+    usage = CGROUP["anon"] + CGROUP["file"] + CGROUP["kernel"] + CGROUP["sock"]
+    for name, value in dict(CGROUP, usage=usage, working_set=usage - CGROUP["inactive_file"]).items():
+        metrics.set_gauge("cgroup_" + name, int(value))
+    for name, rate in (("pgfault_total", 40.0), ("pgmajfault_total", 0.2), ("workingset_refault_anon_total", 0.1),
+                       ("workingset_refault_file_total", 1.0), ("workingset_activate_anon_total", 0.1),
+                       ("workingset_activate_file_total", 0.5), ("workingset_restore_anon_total", 0.05),
+                       ("workingset_restore_file_total", 0.3)):
+        metrics.count("cgroup_" + name, _per_step(rate, step))
+    rollup = {"rss": 88e6, "pss": 86e6, "pss_dirty": 70e6, "private_dirty": 70e6, "private_clean": 16e6,
+              "shared_clean": 2e6, "referenced": 87e6, "anonymous": 69e6}
+    for name, _key, _help in PROCESS_GAUGES:
+        metrics.set_gauge("process_" + name, int(rollup.get(name, 0)))
 
 
 def recording_openmetrics(server, groups, start, end):
@@ -467,3 +429,50 @@ def link_urls(node):
 
 def repo_path(*parts):
     return pathlib.Path(REPO, *parts)
+
+
+# ---- the job constant, and the dashboards as the grafana role provisions them ----------------------
+def constant_values(board):
+    """{name: value} of a dashboard's constant variables: ``job``, the scrape job the grafana role wrote in."""
+    variables = (board.get("templating") or {}).get("list") or []
+    return {v["name"]: v.get("query", "") for v in variables if v.get("type") == "constant"}
+
+
+def query_variables(board):
+    """The variables Grafana fills from a query (every one but the constants), in the dashboard's order."""
+    return [v for v in (board.get("templating") or {}).get("list") or [] if v.get("type") != "constant"]
+
+
+def all_values(board):
+    """Values for ``substitute``: the built-ins, every query variable on "All", the constants as they are."""
+    values = dict(BUILTINS, **{v["name"]: v.get("allValue") or ".*" for v in query_variables(board)})
+    values.update(constant_values(board))
+    return values
+
+
+def rendered_dashboards(render_dir):
+    """{file name: dashboard} of the dashboard ConfigMaps in a render (the grafana role's, or existing_stack's),
+    as the sidecar would load them: with the job constant the role set."""
+    from support.fixtures import rendered_manifests  # pylint: disable=import-outside-toplevel
+
+    out = {}
+    for rel, doc in rendered_manifests(render_dir).items():
+        if not isinstance(doc, dict) or doc.get("kind") != "ConfigMap":
+            continue
+        for key, text in (doc.get("data") or {}).items():
+            if key.endswith(".json"):
+                board = json.loads(text)
+                if isinstance(board, dict) and board.get("uid") and "panels" in board:
+                    assert key not in out, "dashboard %s in two ConfigMaps (%s)" % (key, rel)
+                    out[key] = board
+    return out
+
+
+def dashboard_queries(board):
+    """Every PromQL text of a dashboard: its Prometheus targets' expressions and its query variables' queries."""
+    texts = [target["expr"] for _title, target in prometheus_targets(board)]
+    for variable in query_variables(board):
+        query = variable.get("query")
+        texts.append(query.get("query") if isinstance(query, dict) else query)
+        texts.append(variable.get("definition"))
+    return [text for text in texts if text]

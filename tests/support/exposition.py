@@ -9,7 +9,8 @@ How the proxy picks its answer, read from crates/agentgateway/src/management/met
 - v1.4.1: OpenMetrics (content type application/openmetrics-text) when any Accept entry is
   application/openmetrics-text, else the same text as text/plain.
 
-The bodies here are ours: a few of the gateway's metric names, as OpenMetrics text and as
+The bodies here are ours: a few of the gateway's metric names (tests/support/proxy_metrics.py renders
+whole expositions of v1.4.1 with the same negotiation, for the gateway stand-in), as OpenMetrics text and as
 length-delimited io.prometheus.client.MetricFamily protobuf messages encoded by hand (the wire
 format of Prometheus' client_model metrics.proto). The proxy's own protobuf output could not be
 run here; this reproduces the negotiation, not the proxy's encoder.
@@ -106,11 +107,21 @@ def answer_main(accept):
     return "text/plain;charset=utf-8", OPENMETRICS
 
 
+V141_OPENMETRICS_TYPE = "application/openmetrics-text;charset=utf-8;version=1.0.0"
+V141_TEXT_TYPE = "text/plain; charset=utf-8"
+
+
+def answer_type_v141(accept):
+    """The content type agentgateway v1.4.1 answers ``accept`` with (its body is the same OpenMetrics text
+    either way): OpenMetrics when any Accept entry is application/openmetrics-text, whatever its q."""
+    if any(essence == "application/openmetrics-text" for essence, _q in _accept(accept)):
+        return V141_OPENMETRICS_TYPE
+    return V141_TEXT_TYPE
+
+
 def answer_v141(accept):
     """(content type, body) the way agentgateway v1.4.1 answers ``accept``."""
-    if any(essence == "application/openmetrics-text" for essence, _q in _accept(accept)):
-        return "application/openmetrics-text;charset=utf-8;version=1.0.0", OPENMETRICS
-    return "text/plain; charset=utf-8", OPENMETRICS
+    return answer_type_v141(accept), OPENMETRICS
 
 
 class GatewayMetricsTarget(object):

@@ -2,9 +2,12 @@
 
 The same ``LocalStack`` the pytest fixture ``local_stack`` starts, on 127.0.0.1 with ports picked at
 run time: the real WireMock with the mock_backend role's rendered mappings, the real Prometheus 3.14
-with the prometheus role's rendered rules scraping the gateway stand-in, and CONTRACT servers for
-the gateway, Tempo, Loki and Grafana (tests/support/contract.py: they implement the documented
-endpoints the collection calls; they are not those programs).
+with the prometheus role's rendered rules scraping the gateway stand-in (as job ``--job``, default
+``agentgateway``: render the site with the same prometheus_gateway_job_name) and a kube-state-metrics
+stand-in, and CONTRACT servers for the gateway (routing by the render's HTTPRoutes and policies, with the
+metrics of a proxy fed by the controller), kube-state-metrics, Tempo, Loki and Grafana
+(tests/support/contract.py: they implement the documented endpoints the collection calls; they are not
+those programs).
 
 ``up`` starts ``serve`` in a new session and returns once every service answers; the state file
 (``localstack.json``) holds the base URLs (``service_urls``, what ``agw_obs_access=url`` needs) and
@@ -42,7 +45,7 @@ def _stop(signum, frame):  # pylint: disable=unused-argument
     raise SystemExit(0)
 
 
-def serve(directory, render, loki=True, grafana_password_file=None):
+def serve(directory, render, loki=True, grafana_password_file=None, job="agentgateway"):
     """Start the stack from a site render, write the state file, run until SIGTERM, stop the stack."""
     directory = pathlib.Path(directory).resolve()
     password = GRAFANA_PASSWORD
@@ -51,14 +54,16 @@ def serve(directory, render, loki=True, grafana_password_file=None):
     signal.signal(signal.SIGTERM, _stop)
     stack = LocalStack(tool("prometheus"), directory, render,
                        load_rendered(render, "helm/monitoring/prometheus.yaml")["values"], loki=loki,
-                       grafana_password=password)
+                       grafana_password=password, job=job)
     try:
         state = {
             "pid": os.getpid(), "binary": sys.executable,
             "service_urls": stack.service_urls(),
             "children": [{"name": "wiremock", "pid": stack.wiremock.service.pid, "binary": "java"},
                          {"name": "prometheus", "pid": stack.prometheus.service.pid, "binary": tool("prometheus")}],
-            "contract_servers": ["gateway", "gateway_metrics", "tempo", "grafana"] + (["loki"] if loki else []),
+            "contract_servers": (["gateway", "gateway_metrics", "kube_state_metrics", "tempo", "grafana"]
+                                 + (["loki"] if loki else [])),
+            "prometheus_jobs": [job, "kubernetes-service-endpoints"],
         }
         tmp = directory / (STATE_FILE + ".tmp")
         tmp.write_text(json.dumps(state, indent=2), encoding="utf-8")
@@ -69,7 +74,7 @@ def serve(directory, render, loki=True, grafana_password_file=None):
         stack.stop()
 
 
-def up(directory, render, loki=True, grafana_password_file=None, timeout=240.0):
+def up(directory, render, loki=True, grafana_password_file=None, timeout=240.0, job="agentgateway"):
     """Start ``serve`` detached; return its state once every service answers."""
     directory = pathlib.Path(directory).resolve()
     directory.mkdir(parents=True, exist_ok=True)
@@ -85,6 +90,8 @@ def up(directory, render, loki=True, grafana_password_file=None, timeout=240.0):
         argv.append("--no-loki")
     if grafana_password_file:
         argv += ["--grafana-password-file", str(grafana_password_file)]
+    if job != "agentgateway":
+        argv += ["--job", job]
     with open(directory / LOG_FILE, "w", encoding="utf-8") as log:
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,  # pylint: disable=consider-using-with
                                 stdin=subprocess.DEVNULL, start_new_session=True)
@@ -120,13 +127,16 @@ def main(argv=None):
     parser.add_argument("--render", help="a site render (agw_obs_render_dir): mock mappings and Prometheus rules")
     parser.add_argument("--no-loki", action="store_true", help="no contract Loki")
     parser.add_argument("--grafana-password-file", help="the contract Grafana's admin password (default: a fixed one)")
+    parser.add_argument("--job", default="agentgateway",
+                        help="the scrape job of the gateway target (the render's prometheus_gateway_job_name)")
     args = parser.parse_args(argv)
     if args.action in ("up", "serve") and not args.render:
         parser.error("%s needs --render" % args.action)
     if args.action == "up":
-        print(json.dumps(up(args.dir, args.render, not args.no_loki, args.grafana_password_file), indent=2))
+        print(json.dumps(up(args.dir, args.render, not args.no_loki, args.grafana_password_file, job=args.job),
+                         indent=2))
     elif args.action == "serve":
-        serve(args.dir, args.render, not args.no_loki, args.grafana_password_file)
+        serve(args.dir, args.render, not args.no_loki, args.grafana_password_file, job=args.job)
     else:
         down(args.dir)
     return 0
