@@ -21,7 +21,14 @@ import urllib.request
 
 import pytest
 
-from support.dashboards import all_values, has_finite_value, rendered_dashboards, substitute
+from support.dashboards import (
+    all_values,
+    has_finite_value,
+    query_variables,
+    rendered_dashboards,
+    substitute,
+    variable_query,
+)
 from support.fixtures import REPO, load_rendered, run_playbook
 from support.stack import LocalStack
 
@@ -198,6 +205,12 @@ def test_the_demo_traffic_lights_every_panel_but_tls_under_another_job(demo):
     for board in boards.values():
         for text in (t.get("expr", "") for p in panels(board) for t in p.get("targets") or []):
             assert 'job="agentgateway"' not in text
+        # the variables offer values under that job too (Grafana runs their label_values queries first)
+        values = all_values(board)
+        for variable in query_variables(board):
+            selector, label = variable_query(variable)
+            found = stack.prometheus.api("/api/v1/label/%s/values" % label, **{"match[]": substitute(selector, values)})
+            assert found, "%s: variable %s offers no value under job %s" % (board["uid"], variable["name"], JOB)
     deadline = time.time() + 60
     while True:
         missing, lit, total = [], 0, 0

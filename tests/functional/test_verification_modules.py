@@ -1,7 +1,8 @@
 """The verification modules against a real Prometheus 3.14 and a real WireMock.
 
-Prometheus scrapes local targets that serve the gateway's metric names (shared reference
-agentgateway.md, "Metrics") and runs the prometheus role's rendered rules; WireMock serves the
+Prometheus scrapes local targets that serve what the gateway exports (tests/support/proxy_metrics.py:
+agentgateway v1.4.1's families and label sets, OpenMetrics by negotiation) and runs the prometheus role's
+rendered rules; WireMock serves the
 mock_backend role's rendered mappings. The modules run in-process (their main(), which the
 verification modules share: module_utils/checks.py run_checks_module).
 
@@ -17,64 +18,50 @@ from ansible_collections.agentgateway.observability.plugins.modules import mcp_p
 from ansible_collections.agentgateway.observability.plugins.plugin_utils import verification as plan_mod
 from support.modules import by_id, run_module
 from support.services import free_port
-from support.stack import GATEWAY_TARGET_LABELS
+from support.proxy_metrics import ProxyMetrics
+from support.stack import GATEWAY_TARGET_LABELS, PRICES
 
 pytestmark = pytest.mark.services
 
 MODELS = ("gpt-4", "gpt-3.5-turbo")
 
 
-def gateway_metrics(_scrape):
-    lines = ["# TYPE agentgateway_requests_total counter"]
-    route = 'gateway="agentgateway-system/agentgateway-proxy",route="agentgateway-system/mock-openai",' \
-            'backend="agentgateway-system/mock-openai",method="POST",protocol="http",listener="http"'
-    for index, model in enumerate(MODELS):
-        genai = 'gen_ai_operation_name="chat",gen_ai_system="openai",gen_ai_request_model="%s",' \
-                'gen_ai_response_model="%s",route="agentgateway-system/mock-openai",user="anonymous"' % (model, model)
-        lines += ['agentgateway_requests_total{%s,status="200",model="%s"} %d' % (route, model, 5 + index),
-                  "# TYPE agentgateway_gen_ai_client_token_usage histogram"]
-        for kind, total in (("input", 25), ("output", 12)):
-            lines += ['agentgateway_gen_ai_client_token_usage_bucket{%s,gen_ai_token_type="%s",le="+Inf"} 5'
-                      % (genai, kind),
-                      'agentgateway_gen_ai_client_token_usage_sum{%s,gen_ai_token_type="%s"} %d' % (genai, kind, total),
-                      'agentgateway_gen_ai_client_token_usage_count{%s,gen_ai_token_type="%s"} 5' % (genai, kind)]
-        if model == "gpt-4":
-            lines.append("agentgateway_gen_ai_client_cost_usd_total{%s} 0.0015" % genai)
-    return "\n".join(lines + demo_metrics()) + "\n"
-
-
-# The families of the MCP, guard and retry demo, with the labels agentgateway v1.4.1 gives them
-# (plugins/plugin_utils/verification.py cites the source).
+# The families of the chat and of the MCP, guard and retry demo, as agentgateway v1.4.1 writes them
+# (tests/support/proxy_metrics.py; plugins/plugin_utils/verification.py cites the source).
 DEMO_ROUTES = {"mcp": "agentgateway-system/mock-openai-mcp", "guard": "agentgateway-system/mock-openai",
                "retry": "agentgateway-system/mock-openai-flaky"}
 
 
-def demo_metrics():
-    where = 'bind="8080/agentgateway-system/agentgateway-proxy",gateway="agentgateway-system/agentgateway-proxy",' \
-            'listener="http",route_rule="unknown"'
-    lines = ["# TYPE agentgateway_mcp_requests_total counter"]
-    for method, resource_type, server, resource, count in (
-            ("initialize", "unknown", "unknown", "unknown", 3),
-            ("notifications/initialized", "unknown", "unknown", "unknown", 3),
-            ("tools/list", "unknown", "unknown", "unknown", 3), ("tools/call", "tool", "mock-tools", "echo", 2),
-            ("tools/call", "tool", "mock-tools", "fail", 2)):
-        lines.append('agentgateway_mcp_requests_total{method="%s",resource_type="%s",server="%s",resource="%s",'
-                     'route="%s",%s} %d' % (method, resource_type, server, resource, DEMO_ROUTES["mcp"], where, count))
-    lines += ["# TYPE agentgateway_guardrail_checks_total counter",
-              'agentgateway_guardrail_checks_total{phase="Request",action="Reject"} 2',
-              'agentgateway_guardrail_checks_total{phase="Request",action="Allow"} 10',
-              'agentgateway_requests_total{backend="agentgateway-system/mock-openai",protocol="llm",method="POST",'
-              'status="403",reason="Guardrail",route="%s",%s,model="gpt-4"} 2' % (DEMO_ROUTES["guard"], where),
-              "# TYPE agentgateway_retries_total counter",
-              'agentgateway_retries_total{backend="agentgateway-system/mock-openai-flaky",protocol="llm",method="POST",'
-              'status="200",reason="Upstream",route="%s",%s} 3' % (DEMO_ROUTES["retry"], where)]
-    return lines
+def gateway_metrics():
+    """What the proxy exports after: 5 and 6 chats (25 input tokens per model), 3 MCP sessions, 2 prompts the
+    guard rejects and 10 it lets through, 3 retries."""
+    metrics = ProxyMetrics(prices=PRICES, process=False)
+    chat = {"route": DEMO_ROUTES["guard"], "backend": "agentgateway-system/mock-openai"}
+    for index, model in enumerate(MODELS):
+        inputs = [5] * 5 if index == 0 else [5, 4, 4, 4, 4, 4]
+        for tokens in inputs:
+            metrics.llm_request(model=model, input_tokens=tokens, output_tokens=2, **chat)
+    for _session in range(3):
+        for method in ("initialize", "notifications/initialized", "tools/list"):
+            metrics.mcp_request(DEMO_ROUTES["mcp"], method, backend="agentgateway-system/mock-openai-mcp")
+    for tool in ("echo", "echo", "fail", "fail"):
+        metrics.mcp_request(DEMO_ROUTES["mcp"], "tools/call", "tool", "mock-tools", tool,
+                            backend="agentgateway-system/mock-openai-mcp")
+    for _rejected in range(2):
+        metrics.guardrail_check("Request", "Reject")
+        # the guard runs before the LLM request is built: the proxy records model and provider "none"
+        metrics.llm_request(model="none", provider="none", status=403, reason="Guardrail", answered=False, **chat)
+    for _allowed in range(10):
+        metrics.guardrail_check("Request", "Allow")
+    metrics.retry(DEMO_ROUTES["retry"], "agentgateway-system/mock-openai-flaky", count=3, protocol="llm",
+                  model="mock-flaky", provider="openai")
+    return metrics
 
 
 @pytest.fixture(scope="module")
 def healthy_prometheus(prometheus_binary, prometheus_values, tmp_path_factory):
     from support.prometheus import MetricsTarget, PrometheusServer  # pylint: disable=import-outside-toplevel
-    target = MetricsTarget(gateway_metrics)
+    target = MetricsTarget(negotiate=gateway_metrics().answer)
     server = PrometheusServer(prometheus_binary, tmp_path_factory.mktemp("prom-healthy"), {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
         "scrape_configs": [{"job_name": "agentgateway", "static_configs": [
@@ -90,8 +77,8 @@ def healthy_prometheus(prometheus_binary, prometheus_values, tmp_path_factory):
 def faulty_prometheus(prometheus_binary, tmp_path_factory):
     """A gateway scraped twice, a gateway target that is down, and a rule that fails to evaluate."""
     from support.prometheus import MetricsTarget, PrometheusServer  # pylint: disable=import-outside-toplevel
-    twice, first, second = MetricsTarget(gateway_metrics), MetricsTarget(gateway_metrics), MetricsTarget(
-        gateway_metrics)
+    metrics = gateway_metrics()
+    twice, first, second = (MetricsTarget(negotiate=metrics.answer) for _target in range(3))
     server = PrometheusServer(prometheus_binary, tmp_path_factory.mktemp("prom-faulty"), {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
         "scrape_configs": [
@@ -139,7 +126,8 @@ def test_queries_targets_rules_and_alerts_on_a_real_prometheus(healthy_prometheu
     assert checks["prometheus.ready"]["status"] == "passed"
     assert "1 target(s) up" in checks["prometheus.targets.agentgateway"]["saw"]
     assert "all healthy" in checks["prometheus.rules"]["saw"]
-    assert {s["metric"]["model"] for s in result["series"]["requests"]} == set(MODELS)
+    # and the prompts the guard rejected, which the proxy records before it knows a model
+    assert {s["metric"]["model"] for s in result["series"]["requests"]} == set(MODELS) | {"none"}
     assert "firing_alerts" in result
 
 

@@ -84,18 +84,23 @@ class PrometheusServer(object):
 
 
 class MetricsTarget(object):
-    """An HTTP server on 127.0.0.1 that serves ``render()`` (Prometheus text format) on any path."""
+    """An HTTP server on 127.0.0.1 that serves ``render(scrapes)`` (Prometheus text format) on any path, or,
+    with ``negotiate``, ``negotiate(accept header)``'s (content type, body bytes)."""
 
-    def __init__(self, render):
+    def __init__(self, render=None, negotiate=None):
         outer = self
         self.scrapes = 0
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802 (http.server API)
                 outer.scrapes += 1
-                body = render(outer.scrapes).encode("utf-8")
+                if negotiate is not None:
+                    content_type, body = negotiate(self.headers.get("Accept"))
+                else:
+                    content_type = "text/plain; version=0.0.4; charset=utf-8"
+                    body = render(outer.scrapes).encode("utf-8")
                 self.send_response(200)
-                self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+                self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
