@@ -138,30 +138,40 @@ class McpSession(object):
         self.calls.append(entry)
         return entry
 
-    def request(self, method, params=None, tool=None):
-        """Send a request; return its ``result``. A JSON-RPC error raises ``McpError`` kind ``jsonrpc``."""
+    def _exchange(self, method, params):
+        """Post one request; (the HTTP response, its answer message). Faults raise ``McpError`` with the status."""
         self._next_id += 1
-        request_id = self._next_id
-        message = {"jsonrpc": "2.0", "id": request_id, "method": method}
+        message = {"jsonrpc": "2.0", "id": self._next_id, "method": method}
         if params is not None:
             message["params"] = params
-        started = time.monotonic()
-        status = None
+        response, body = self._post(message)
         try:
-            response, body = self._post(message)
-            status = response.status
-            answer = find_answer(parse_messages(response.headers.get("content-type"), body), request_id)
+            return response, find_answer(parse_messages(response.headers.get("content-type"), body), self._next_id)
         except McpError as exc:
-            self._record(method, started, "failed", status=exc.status or status, tool=tool, error=str(exc))
+            exc.status = exc.status or response.status
+            raise
+
+    @staticmethod
+    def _jsonrpc_error(answer, status, prefix=""):
+        """The ``McpError`` of an answer that carries a JSON-RPC error."""
+        error = answer.get("error") or {}
+        return McpError("jsonrpc", "%sJSON-RPC error %s: %s" % (prefix, error.get("code"), error.get("message")),
+                        status=status, code=error.get("code"))
+
+    def request(self, method, params=None, tool=None):
+        """Send a request; return its ``result``. A JSON-RPC error raises ``McpError`` kind ``jsonrpc``."""
+        started = time.monotonic()
+        try:
+            response, answer = self._exchange(method, params)
+        except McpError as exc:
+            self._record(method, started, "failed", status=exc.status, tool=tool, error=str(exc))
             raise
         if "error" in answer:
-            error = answer.get("error") or {}
-            code = error.get("code")
-            text = "JSON-RPC error %s: %s" % (code, error.get("message"))
-            self._record(method, started, "tool_error" if method == "tools/call" else "failed", status=status,
-                         tool=tool, error=text, code=code)
-            raise McpError("jsonrpc", text, status=status, code=code)
-        self._record(method, started, "ok", status=status, tool=tool)
+            exc = self._jsonrpc_error(answer, response.status)
+            self._record(method, started, "tool_error" if method == "tools/call" else "failed", status=exc.status,
+                         tool=tool, error=str(exc), code=exc.code)
+            raise exc
+        self._record(method, started, "ok", status=response.status, tool=tool)
         return answer.get("result")
 
     def notify(self, method, params=None):
@@ -184,28 +194,20 @@ class McpSession(object):
     # -- the lifecycle and the tools --------------------------------------------------------------
     def initialize(self):
         """``initialize`` then ``notifications/initialized``; keeps the session id and protocol version."""
-        self._next_id += 1
-        request_id = self._next_id
-        message = {"jsonrpc": "2.0", "id": request_id, "method": "initialize", "params": {
-            "protocolVersion": self.requested_version, "capabilities": {}, "clientInfo": self.client_info}}
+        params = {"protocolVersion": self.requested_version, "capabilities": {}, "clientInfo": self.client_info}
         started = time.monotonic()
-        status = None
         try:
-            response, body = self._post(message)
-            status = response.status
-            answer = find_answer(parse_messages(response.headers.get("content-type"), body), request_id)
+            response, answer = self._exchange("initialize", params)
             if "error" in answer:
-                error = answer.get("error") or {}
-                raise McpError("jsonrpc", "initialize failed: JSON-RPC error %s: %s"
-                               % (error.get("code"), error.get("message")), status=status, code=error.get("code"))
+                raise self._jsonrpc_error(answer, response.status, "initialize failed: ")
             result = answer.get("result") or {}
             if not result.get("protocolVersion") or not isinstance(result.get("capabilities"), dict):
                 raise McpError("protocol", "the initialize result lacks protocolVersion or capabilities: %s"
-                               % json.dumps(result)[:200], status=status)
+                               % json.dumps(result)[:200], status=response.status)
         except McpError as exc:
-            self._record("initialize", started, "failed", status=exc.status or status, error=str(exc))
+            self._record("initialize", started, "failed", status=exc.status, error=str(exc))
             raise
-        self._record("initialize", started, "ok", status=status)
+        self._record("initialize", started, "ok", status=response.status)
         self.session_id = response.headers.get(SESSION_HEADER.lower()) or None
         self.protocol_version = result["protocolVersion"]
         self.server_info = result.get("serverInfo") or {}

@@ -15,6 +15,8 @@ import json
 import re
 import threading
 
+import pytest
+
 SESSION = "fake-session-1"
 WEBHOOK_FAILS_ON = "mock-guardrail-unavailable"
 CHAT = {"id": "chatcmpl-1", "object": "chat.completion", "created": 1700000000, "model": "m",
@@ -120,3 +122,17 @@ class FakeGateway(object):
 
     def mcp_methods(self):
         return [(r[3] or {}).get("method") or r[0] for r in self.requests if r[1] == "/mcp"]
+
+
+@pytest.fixture
+def fake_gateway():
+    """``fake_gateway(**options)`` starts a FakeGateway; each one is stopped after the test."""
+    servers = []
+
+    def start(**kwargs):
+        servers.append(FakeGateway(**kwargs))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.stop()

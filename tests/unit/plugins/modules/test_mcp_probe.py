@@ -11,23 +11,9 @@ from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.agentgateway.observability.plugins.modules import mcp_probe as mod
 from support.services import free_port
-from unit.plugins.modules.fake_gateway import FakeGateway
 
 TOOLS = [{"name": "echo", "arguments": {"text": "run-42"}, "text_regex": "^run-42$"},
          {"name": "fail", "expect_error": True}]
-
-
-@pytest.fixture
-def gateway():
-    servers = []
-
-    def start(**kwargs):
-        servers.append(FakeGateway(**kwargs))
-        return servers[-1]
-
-    yield start
-    for server in servers:
-        server.stop()
 
 
 def run(args, capsys):
@@ -39,8 +25,8 @@ def run(args, capsys):
     return json.loads(capsys.readouterr().out)
 
 
-def test_every_step_passes_and_is_reported(gateway, capsys):
-    server = gateway()
+def test_every_step_passes_and_is_reported(fake_gateway, capsys):
+    server = fake_gateway()
     out = run({"service": {"url": server.url}}, capsys)
     assert out["passed"] is True and out["changed"] is False
     assert [c["id"] for c in out["checks"]] == ["gateway.mcp.initialize", "gateway.mcp.tools_list",
@@ -52,12 +38,12 @@ def test_every_step_passes_and_is_reported(gateway, capsys):
                                     "tools/call", "DELETE"]
 
 
-def test_json_answers_work_too(gateway, capsys):
-    assert run({"service": {"url": gateway(json_answers=True).url}}, capsys)["passed"] is True
+def test_json_answers_work_too(fake_gateway, capsys):
+    assert run({"service": {"url": fake_gateway(json_answers=True).url}}, capsys)["passed"] is True
 
 
-def test_a_result_where_an_error_was_expected_fails_with_the_step(gateway, capsys):
-    out = run({"service": {"url": gateway(fail_tool_result=True).url}, "deadline": 0.5}, capsys)
+def test_a_result_where_an_error_was_expected_fails_with_the_step(fake_gateway, capsys):
+    out = run({"service": {"url": fake_gateway(fail_tool_result=True).url}, "deadline": 0.5}, capsys)
     checks = {c["id"]: c for c in out["checks"]}
     assert out["passed"] is False and checks["gateway.mcp.tools_call.echo"]["status"] == "passed"
     failed = checks["gateway.mcp.tools_call.fail"]
@@ -65,8 +51,8 @@ def test_a_result_where_an_error_was_expected_fails_with_the_step(gateway, capsy
     assert "where a JSON-RPC error was expected" in failed["saw"] and failed["attempts"] >= 1
 
 
-def test_no_route_fails_initialize_with_the_given_fix_and_skips_the_rest(gateway, capsys):
-    out = run({"service": {"url": gateway(mcp_status=404).url}, "deadline": 0.3,
+def test_no_route_fails_initialize_with_the_given_fix_and_skips_the_rest(fake_gateway, capsys):
+    out = run({"service": {"url": fake_gateway(mcp_status=404).url}, "deadline": 0.3,
                "fixes": {"not_found": "check HTTPRoute mock-openai-mcp"}}, capsys)
     first = out["checks"][0]
     assert first["status"] == "failed" and first["cause"] == "not_found"
@@ -80,8 +66,8 @@ def test_connection_refused_and_fail_on_error(capsys):
     assert out["failed"] is True and "gateway.mcp.initialize (connection_refused)" in out["msg"]
 
 
-def test_check_mode_sends_nothing(gateway, capsys):
-    server = gateway()
+def test_check_mode_sends_nothing(fake_gateway, capsys):
+    server = fake_gateway()
     out = run({"service": {"url": server.url}, "_ansible_check_mode": True}, capsys)
     assert [c["status"] for c in out["checks"]] == ["skipped"] * 4 and server.requests == []
     assert "not sent in check mode" in out["checks"][0]["saw"]

@@ -342,20 +342,6 @@ def test_check_mode_shows_the_scenarios(capsys):
     assert scenarios["retry"]["requests"] == 2 and "scenarios" not in out
 
 
-@pytest.fixture
-def fake_gateway():
-    from unit.plugins.modules.fake_gateway import FakeGateway
-    servers = []
-
-    def start(**kwargs):
-        servers.append(FakeGateway(**kwargs))
-        return servers[-1]
-
-    yield start
-    for server in servers:
-        server.stop()
-
-
 def test_main_sends_chat_then_every_scenario(fake_gateway, capsys):
     gateway = fake_gateway()
     out = _run_main({"base_url": gateway.url, "requests": 2, "mcp_sessions": 1, "guard_requests": 1,
